@@ -1,0 +1,1 @@
+"""Progressive rollouts as reviewed config changes: stack file -> settings -> manifests."""

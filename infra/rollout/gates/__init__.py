@@ -1,0 +1,1 @@
+"""Metric gates against Prometheus, the watched soak and the audit ledger."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .settings import StackSettings, load_stack
+from .stages import check_ladder
 
 STACK_NAME = r"[A-Za-z0-9_.\-/]+"
 
@@ -47,4 +48,6 @@ def stack_file(stack: str, project_dir: Path | None = None) -> Path:
 
 def open_stack(stack: str, project_dir: Path | None = None) -> tuple[Path, StackSettings]:
     path = stack_file(stack, project_dir)
-    return path, load_stack(path)
+    settings = load_stack(path)
+    check_ladder(settings)
+    return path, settings

@@ -56,6 +56,12 @@ def resolve(settings: StackSettings, stage_name: str | None = None) -> StageStat
     return StageState(stage=stage.name, strategy=settings.strategy, splits=MappingProxyType(splits))
 
 
+def check_ladder(settings: StackSettings) -> None:
+    """Refuse the whole stack file if any stage cannot be expressed, not only when it is reached."""
+    for stage in settings.stage_names:
+        resolve(settings, stage)
+
+
 def _split(settings: StackSettings, service: Service, stage: str, weight: float) -> Split:
     tracks = tracks_of(settings, service)
     total = service.replicas
@@ -76,7 +82,7 @@ def _split(settings: StackSettings, service: Service, stage: str, weight: float)
             f"({on} on, {off} off), more than the {_clean(settings.weight_tolerance)} point tolerance"
         )
     if problem:
-        exact = _smallest_replicas_for(weight, settings.weight_tolerance)
+        exact = _smallest_replicas_for(weight, settings.weight_tolerance, total)
         raise UsageError(
             f"{settings.file}: rollout:stages: stage {stage!r} asks for {_clean(weight)}% of "
             f"{service.name} but {problem}; set rollout:services.{service.name}.replicas to a "
@@ -85,12 +91,12 @@ def _split(settings: StackSettings, service: Service, stage: str, weight: float)
     return Split(service.name, weight, effective, MappingProxyType({OFF: off, ON: on}))
 
 
-def _smallest_replicas_for(weight: float, tolerance: float) -> int:
-    for total in range(1, 1001):
+def _smallest_replicas_for(weight: float, tolerance: float, at_least: int) -> int:
+    for total in range(at_least, at_least + 1001):
         on = round(total * weight / 100)
         if (weight == 0 or on > 0) and (weight == 100 or on < total) and abs(on * 100 / total - weight) <= tolerance:
             return total
-    return 100
+    return at_least
 
 
 def _clean(value: float) -> float | int:

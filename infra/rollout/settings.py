@@ -7,10 +7,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from .config_reader import ConfigError, Node, optional, required
+from .yaml_loader import YAMLError, load_yaml
 
 NAMESPACE = "rollout"
 STRATEGIES = ("tracks", "percentage")
@@ -142,7 +141,7 @@ def read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise ConfigError(str(path), "(file)", "does not exist") from None
     try:
-        return YAML(typ="safe", pure=True).load(text)
+        return load_yaml(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

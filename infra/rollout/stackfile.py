@@ -7,9 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from .errors import RolloutError
+from .yaml_loader import load_yaml
 
 # YAML 1.1 readers take these as booleans or null; quote them so every tool reads text.
 _NEEDS_QUOTES = re.compile(r"(?i)(y|yes|n|no|on|off|true|false|null|~|[-+.0-9][-+.0-9eE_]*)")
@@ -59,7 +58,7 @@ def with_stage(text: str, stage: str, previous: str | None) -> str:
 
 
 def _parse(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
+    return load_yaml(text)
 
 
 def verify_only_stage_changed(before: str, after: str, stage: str, previous: str | None) -> None:

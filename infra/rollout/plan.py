@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .manifests import Manifest, manifest_key, manifests_with_state
+from .ordering import scale_order
 from .render import to_yaml
 from .settings import StackSettings
 from .stages import StageState
@@ -32,6 +33,7 @@ class Plan:
     target: StageState
     changes: tuple[Change, ...]
     pods_restarted: int
+    scale_order: dict[str, tuple[str, str]]  # service -> (growing track, shrinking track)
 
     @property
     def from_stage(self) -> str:
@@ -89,6 +91,7 @@ def build_plan(settings: StackSettings, to_stage: str, from_stage: str | None = 
     return Plan(
         stack=settings.stack, file=settings.file, strategy=settings.strategy, source=source, target=target,
         changes=tuple(changes), pods_restarted=restarted_pods(changes),
+        scale_order=scale_order(settings, source.stage, target.stage),
     )
 
 
@@ -104,17 +107,14 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def scale_steps(plan: Plan) -> list[str]:
-    """Per service, which track grows first: the receiving track is scaled up before the other shrinks."""
+    """The order `pulumi up` follows: the receiving track is scaled up before the other shrinks."""
     lines = []
-    for service, after in plan.target.splits.items():
-        before = plan.source.splits[service]
-        if before.replicas == after.replicas or set(before.replicas) != set(after.replicas):
-            continue
-        grows = [t for t in after.replicas if after.replicas[t] > before.replicas[t]]
-        shrinks = [t for t in after.replicas if after.replicas[t] < before.replicas[t]]
-        parts = [f"scale up {service}-{t} {before.replicas[t]} -> {after.replicas[t]}" for t in grows]
-        parts += [f"then scale down {service}-{t} {before.replicas[t]} -> {after.replicas[t]}" for t in shrinks]
-        lines.append(", ".join(parts))
+    for service, (growing, shrinking) in plan.scale_order.items():
+        before, after = plan.source.splits[service].replicas, plan.target.splits[service].replicas
+        lines.append(
+            f"scale up {service}-{growing} {before[growing]} -> {after[growing]}, "
+            f"then scale down {service}-{shrinking} {before[shrinking]} -> {after[shrinking]}"
+        )
     return lines
 
 

@@ -20,6 +20,7 @@ class Split:
     requested: float  # percentage asked for on the `on` track (or passed to the app)
     effective: float  # percentage the replicas actually express
     replicas: Mapping[str, int]  # track -> replicas
+    flagged: bool = True  # a service without flags has no weight to report
 
     @property
     def tracks(self) -> tuple[str, ...]:
@@ -37,7 +38,7 @@ class StageState:
         return {
             name: {"requested": _clean(s.requested), "effective": _clean(s.effective)}
             for name, s in self.splits.items()
-            if s.tracks != (STABLE,) or self.strategy == "percentage"
+            if s.flagged
         }
 
 
@@ -67,7 +68,7 @@ def _split(settings: StackSettings, service: Service, stage: str, weight: float)
     total = service.replicas
     if tracks == (STABLE,):
         requested = weight if service.has_flags else 0.0
-        return Split(service.name, requested, requested, MappingProxyType({STABLE: total}))
+        return Split(service.name, requested, requested, MappingProxyType({STABLE: total}), service.has_flags)
     on = int((Decimal(total) * Decimal(str(weight)) / 100).to_integral_value(ROUND_HALF_UP))
     off = total - on
     effective = on * 100 / total

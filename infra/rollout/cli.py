@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import transitions
+from .gates import cli as gates_cli  # gates: gate/watch/history, promote --gate, ledger records
 from .errors import RolloutError, UsageError
 from .manifests import build_manifests
 from .plan import build_plan, plan_json, plan_text
@@ -121,6 +122,7 @@ def _change_stage(args: argparse.Namespace, action: str) -> int:
     else:
         target = transitions.rollback_target(settings, args.to, args.kill_switch)
     transition = transitions.prepare(settings, action, target)
+    gates_cli.guard_stage_change(args, path, settings, transition)  # gates: --gate must be GREEN; ledger record before any edit
     plan = transition.plan
     if args.dry_run:
         sys.stdout.write(plan_text(plan))
@@ -176,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--to", help="target stage (default: the next one)")
     promote.add_argument("--force", action="store_true", help="allow skipping stages")
     promote.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    promote.add_argument("--gate", metavar="URL", help="promote only if the gate against this Prometheus is GREEN")  # gates
     promote.set_defaults(handler=cmd_promote)
 
     rollback = sub.add_parser("rollback", help="move rollout:stage back in the stack file")
@@ -184,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--kill-switch", action="store_true", help="go to the stage with every flag off")
     rollback.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     rollback.set_defaults(handler=cmd_rollback)
+    gates_cli.register(sub)  # gates: gate, watch, history
     return parser
 
 

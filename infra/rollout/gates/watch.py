@@ -1,0 +1,105 @@
+"""The watched soak: re-run the gate and the rollback triggers until the soak ends or something is RED."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TextIO
+
+from .. import transitions
+from ..errors import RolloutError
+from ..settings import StackSettings, load_stack
+from .config import GateConfig, format_duration
+from .evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row
+from .gate import GateResult, run_gate, run_triggers
+from .ledger import Ledger, make_record
+from .prometheus import Prometheus, PrometheusUnavailable
+from .report import progress_line
+
+
+@dataclass(frozen=True)
+class WatchOutcome:
+    verdict: str
+    rolled_back_to: str | None
+    reason: str
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[RED] if self.rolled_back_to else EXIT_CODES[self.verdict]
+
+
+def rollback_target(settings: StackSettings, config: GateConfig) -> str | None:
+    """One stage back, or straight to the kill switch when the stack says so; None when already off."""
+    if settings.stage == settings.kill_switch:
+        return None
+    if config.on_red == "kill-switch":
+        return settings.kill_switch
+    return transitions.rollback_target(settings, None, False)
+
+
+def _why(result: GateResult | None, fired: list[Row]) -> str:
+    if fired:
+        return "; ".join(f"{r.service} {r.reason}" for r in fired)
+    return "; ".join(result.reasons) if result else ""
+
+
+def roll_back(path: Path, settings: StackSettings, config: GateConfig, ledger: Ledger, why: str,
+              values: dict, now: float, out: TextIO) -> str | None:
+    """Edit the stack file one stage back; the ledger record is written first, so a failing store stops it."""
+    fresh = load_stack(path, settings.stack)
+    if fresh.stage != settings.stage:
+        raise RolloutError(f"{path.name} moved from {settings.stage} to {fresh.stage} during the watch; not rolling back")
+    target = rollback_target(fresh, config)
+    if target is None:
+        print(f"RED at {fresh.stage}, which is already the kill switch: nothing to roll back", file=out)
+        return None
+    transition = transitions.prepare(fresh, transitions.ROLLBACK, target)
+    ledger.append(make_record(fresh.stack, transitions.ROLLBACK, fresh.stage, target, RED, now, path.parent,
+                              values, f"rollout watch: {why}"))
+    transitions.apply(path, transition)
+    print(f"rolled back {fresh.stack}: {fresh.stage} -> {target} ({path.name} updated)", file=out)
+    return target
+
+
+def watch(path: Path, settings: StackSettings, config: GateConfig, client: Prometheus, ledger: Ledger,
+          duration: float, interval: float, out: TextIO, apply: Callable[[], None] | None = None,
+          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> WatchOutcome:
+    start = clock()
+    result: GateResult | None = None
+    unreachable = ""
+    print(f"watching {settings.stack} at {settings.stage} for {format_duration(duration)} "
+          f"(every {format_duration(interval)}, Prometheus {client.url})", file=out, flush=True)
+    while True:
+        now = clock()
+        elapsed = now - start
+        try:
+            result = run_gate(settings, config, client, ledger, now)
+            fired = run_triggers(settings, config, client, now)
+            unreachable = ""
+        except PrometheusUnavailable as exc:
+            # One failed scrape of Prometheus is no reason to roll back; not judging is NO DATA.
+            unreachable, fired, result = str(exc), [], None
+        verdict = RED if fired else (result.verdict if result else NO_DATA)
+        note = unreachable or _why(result, fired)
+        print(progress_line(elapsed, duration, settings.stage, verdict, note), file=out, flush=True)
+        if verdict == RED:
+            values = result.values() if result else {}
+            values.update({f"trigger.{r.service}.{r.check}": dict(r.values) for r in fired})
+            target = roll_back(path, settings, config, ledger, _why(result, fired), values, now, out)
+            if target is None:
+                return WatchOutcome(RED, None, note)
+            print(f"next: commit {path.name} and run `pulumi up --stack {settings.stack}` "
+                  f"(or rerun with --apply)" if apply is None else "running pulumi up ...", file=out, flush=True)
+            if apply is not None:
+                apply()
+            return WatchOutcome(RED, target, note)
+        if elapsed >= duration:
+            break
+        sleep(max(0.0, min(interval, duration - elapsed)))
+    final = result.verdict if result else NO_DATA
+    ledger.append(make_record(settings.stack, "gate", settings.stage, None, final, clock(), path.parent,
+                              result.values() if result else {}, f"rollout watch: soak of {format_duration(duration)} ended"
+                              + (f"; {note}" if note else "")))
+    summary = {GREEN: "soak passed: ready to promote"}.get(final, f"soak ended {final}: not ready to promote")
+    print(f"{summary}" + (f" ({note})" if final != GREEN and note else ""), file=out, flush=True)
+    return WatchOutcome(final, None, note)

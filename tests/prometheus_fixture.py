@@ -1,0 +1,186 @@
+"""A real Prometheus on 127.0.0.1 with synthetic series loaded by `promtool tsdb create-blocks-from openmetrics`.
+
+Series follow the monitoring contract: every series has namespace, job, track and pod;
+HTTP counters carry `code`, histograms `le`. Scenarios share one TSDB and differ by namespace.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+STEP = 15  # seconds between samples, a usual scrape interval
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+START_TIMEOUT = 30.0  # seconds; Prometheus with a few blocks is ready in about one
+
+
+@dataclass(frozen=True)
+class Track:
+    """What one track of one service does, per second, and its latency shape."""
+
+    rps: float = 20.0
+    error_pct: float = 0.5  # percent of requests answered 500
+    latency_max: float = 0.2  # uniform latencies in [0, latency_max] seconds
+    session_rps: float = 2.0
+    session_error_pct: float = 0.1
+    sse_rps: float = 3.0
+    sse_error_pct: float = 0.2
+    first_token_max: float = 0.1
+    with_sse_errors: bool = True  # False: the app never exports sse_connection_errors (an absent metric)
+    error_pct_recent: float | None = None  # error share in the last `recent_seconds` (a late spike)
+    recent_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    namespace: str
+    tracks: dict[str, dict[str, Track]] = field(default_factory=dict)  # service -> track -> Track
+
+
+def uniform_cdf(limit: float, top: float) -> float:
+    return 1.0 if limit >= top else max(0.0, limit / top)
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def series_lines(s: Scenario, start: int, end: int, services_jobs: dict[str, bool]) -> Iterator[str]:
+    """OpenMetrics sample lines; `services_jobs` says which services carry backend-only signals."""
+    times = range(start, end + 1, STEP)
+    for service, by_track in s.tracks.items():
+        backend_like = services_jobs.get(service, False)
+        for track, spec in by_track.items():
+            base = dict(namespace=s.namespace, job=service, track=track, pod=f"{service}-{track}-0")
+            yield from _http_requests(base, spec, times, start, end)
+            yield from _histogram("http_request_duration_seconds", base, spec.rps, spec.latency_max, times, start)
+            yield from _histogram("adk_first_token_latency_seconds", base, spec.rps / 2, spec.first_token_max, times, start)
+            if backend_like:
+                yield from _pair("session_creation_total", "session_creation_errors", base, spec.session_rps,
+                                 spec.session_error_pct, times, start, True)
+                yield from _pair("sse_connection_total", "sse_connection_errors", base, spec.sse_rps,
+                                 spec.sse_error_pct, times, start, spec.with_sse_errors)
+
+
+def _http_requests(base: dict, spec: Track, times: range, start: int, end: int) -> Iterator[str]:
+    switch = end - spec.recent_seconds if spec.error_pct_recent is not None else None
+
+    def errors_at(t: int) -> float:
+        if switch is None or t <= switch:
+            return spec.rps * spec.error_pct / 100 * (t - start)
+        before = spec.rps * spec.error_pct / 100 * (switch - start)
+        return before + spec.rps * spec.error_pct_recent / 100 * (t - switch)
+
+    ok, bad = _labels(**base, code="200"), _labels(**base, code="500")
+    for t in times:
+        errors = errors_at(t)
+        yield f"http_requests_total{ok} {spec.rps * (t - start) - errors:.4f} {t}"
+        yield f"http_requests_total{bad} {errors:.4f} {t}"
+
+
+def _pair(total: str, errors: str, base: dict, rps: float, error_pct: float, times: range, start: int,
+          with_errors: bool) -> Iterator[str]:
+    labels = _labels(**base)
+    for t in times:
+        yield f"{total}{labels} {rps * (t - start):.4f} {t}"
+        if with_errors:
+            yield f"{errors}{labels} {rps * error_pct / 100 * (t - start):.4f} {t}"
+
+
+def _histogram(name: str, base: dict, rps: float, top: float, times: range, start: int) -> Iterator[str]:
+    for t in times:
+        count = rps * (t - start)
+        for le in LATENCY_BUCKETS:
+            yield f"{name}_bucket{_labels(**base, le=str(le))} {count * uniform_cdf(le, top):.4f} {t}"
+        yield f"{name}_bucket{_labels(**base, le='+Inf')} {count:.4f} {t}"
+        yield f"{name}_sum{_labels(**base)} {count * top / 2:.4f} {t}"
+        yield f"{name}_count{_labels(**base)} {count:.4f} {t}"
+
+
+def prod_scenario(namespace: str, backend_on: Track | None = None, backend_off: Track | None = None,
+                  everything: Track | None = None) -> Scenario:
+    """Prod at canary-25: backend and frontend on tracks off/on, agent (no flags) on stable."""
+    healthy = everything or Track()
+    on_share = replace(healthy, rps=healthy.rps / 3)  # 5 of 20 replicas: a third of the off track's traffic
+    return Scenario(namespace, {
+        "agent": {"stable": healthy},
+        "backend": {"off": backend_off or healthy, "on": backend_on or on_share},
+        "frontend": {"off": healthy, "on": on_share},
+    })
+
+
+def write_openmetrics(path: Path, scenarios: list[Scenario], start: int, end: int,
+                      backend_like: dict[str, bool]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for scenario in scenarios:
+            for line in series_lines(scenario, start, end, backend_like):
+                out.write(line + "\n")
+        out.write("# EOF\n")
+
+
+def build_tsdb(openmetrics: Path, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(openmetrics), str(data_dir)],
+        capture_output=True, text=True, timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool create-blocks failed: {done.stderr[-2000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrometheusServer:
+    """One `prometheus` process on 127.0.0.1; `stop()` always ends it."""
+
+    def __init__(self, data_dir: Path, workdir: Path):
+        if shutil.which("prometheus") is None:
+            raise RuntimeError("the `prometheus` binary is not on PATH (Debian: apt-get install prometheus)")
+        self.data_dir, self.workdir = data_dir, workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.log = workdir / f"prometheus-{self.port}.log"
+
+    def start(self) -> "PrometheusServer":
+        config = self.workdir / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 15s\n")  # no scrape jobs: only the loaded blocks
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=30d",
+                 "--query.lookback-delta=5m", "--log.level=warn"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited at start: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus was not ready within {START_TIMEOUT:g}s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)

@@ -60,9 +60,21 @@ def generate_stack(services: int = 50, flags: int = 10, strategy: str = "tracks"
     return yaml.safe_dump(generate_config(services, flags, strategy, stage), sort_keys=False, width=120)
 
 
-def secret_config(services: int = 50) -> dict[str, str]:
-    """Secret config values the generated stack needs, as `pulumi config set --secret` would."""
-    return {f"rollout:svc{i:03d}Token": f"token-{i}" for i in range(services)}
+def secret_config(stack_text: str, stack: str = "bench") -> dict[str, str]:
+    """A value for every secret config key the stack's Secrets name (workloads and monitoring),
+    as `pulumi config set --secret` would provide them."""
+    from rollout.manifests import build_manifests
+    from rollout.settings import parse_stack
+    from rollout.workloads import SECRET_KEYS_ANNOTATION
+    from rollout.yaml_loader import load_yaml
+
+    values: dict[str, str] = {}
+    for manifest in build_manifests(parse_stack(load_yaml(stack_text), stack, f"Pulumi.{stack}.yaml")):
+        annotation = (manifest["metadata"].get("annotations") or {}).get(SECRET_KEYS_ANNOTATION, "")
+        for entry in filter(None, annotation.split(",")):
+            config_key = entry.split("=", 1)[1]
+            values[config_key] = f"bench-{config_key}"
+    return values
 
 
 def main() -> None:

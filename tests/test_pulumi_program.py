@@ -172,8 +172,13 @@ def _deployments_of(run: ProgramRun, service: str) -> dict[str, str]:
     }
 
 
+def prod_secret_config() -> dict[str, str]:
+    settings = load_stack(REPO_ROOT / "Pulumi.prod.yaml")
+    return secret_values([yaml.safe_load(t) for t in render_documents(build_manifests(settings)).values()])
+
+
 def _run_prod(tmp_path: Path, stage: str, previous: str | None) -> ProgramRun:
-    return run_at(tmp_path, "prod", with_stage(prod_stack_text(), stage, previous), {"rollout:sessionSigningKey": "k"})
+    return run_at(tmp_path, "prod", with_stage(prod_stack_text(), stage, previous), prod_secret_config())
 
 
 def test_services_roll_in_declared_order(tmp_path):
@@ -288,18 +293,27 @@ def test_exports_stage_and_weights(tmp_path, stack_file):
 
 
 def test_missing_secret_config_is_a_clear_error(tmp_path):
+    config = prod_secret_config()
+    assert "rollout:sessionSigningKey" in config
+    del config["rollout:sessionSigningKey"]
+    with pytest.raises(pulumi.RunError) as raised:
+        run_at(tmp_path, "prod", prod_stack_text(), config)
+    message = str(raised.value)
+    assert message.startswith("Pulumi.prod.yaml: missing secret config rollout:sessionSigningKey:")
+    assert "pulumi config set --secret rollout:sessionSigningKey <value>" in message
+    assert not any(key in message for key in config), "only the missing keys are named"
+
+
+def test_every_missing_secret_is_named_at_once(tmp_path):
     with pytest.raises(pulumi.RunError) as raised:
         run_at(tmp_path, "prod", prod_stack_text(), {})
-    message = str(raised.value)
-    assert "rollout:sessionSigningKey" in message
-    assert "pulumi config set --secret rollout:sessionSigningKey" in message
-    assert "Traceback" not in message
+    assert all(f"pulumi config set --secret {key} <value>" in str(raised.value) for key in prod_secret_config())
 
 
 def test_bad_stack_file_is_a_readable_pulumi_error(tmp_path):
     text = prod_stack_text().replace('rollout:stage: "off"', "rollout:stage: canary-7")
     with pytest.raises(pulumi.RunError) as raised:
-        run_at(tmp_path, "prod", text, {"rollout:sessionSigningKey": "k"})
+        run_at(tmp_path, "prod", text, prod_secret_config())
     assert "Pulumi.prod.yaml" in str(raised.value) and "rollout:stage" in str(raised.value)
     assert "canary-7" in str(raised.value)
 
@@ -313,7 +327,8 @@ def test_program_reads_the_stack_file_next_to_its_project(tmp_path):
 
 def test_generated_stack_runs_under_mocks(tmp_path):
     text = generate.generate_stack(services=5, flags=3, stage="canary-25")
-    run = run_at(tmp_path, "bench", text, generate.secret_config(5))
+    run = run_at(tmp_path, "bench", text, generate.secret_config(text))
+    assert "rollout:svc004Token" in generate.secret_config(text)
     settings = load_stack(tmp_path / "Pulumi.bench.yaml")
     assert len(run.resources) == len(build_manifests(settings))
     assert run.outputs["weights"]["svc-004"] == {"requested": 25, "effective": 25}

@@ -184,3 +184,85 @@ class PrometheusServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+# -- the scenarios the gate tests judge, shared by every test module in a session ----------
+
+BACKEND_ON = 20.0 / 3  # the on track's request rate at canary-25 (5 of 20 replicas)
+
+
+def gate_scenarios() -> list[Scenario]:
+    healthy = Track()
+    return [
+        prod_scenario("healthy"),
+        prod_scenario("yellow", backend_on=replace(healthy, rps=BACKEND_ON, error_pct=0.535)),  # 7% worse
+        prod_scenario("red", backend_on=replace(healthy, rps=BACKEND_ON, error_pct=3.0)),  # 3% against 0.5%
+        prod_scenario("few", everything=replace(healthy, rps=0.005)),  # 3 requests in 10 minutes
+        prod_scenario("absent", everything=replace(healthy, with_sse_errors=False)),
+        # 0.5% errors, then 5% for the last 4 minutes before "now" on the canary only.
+        prod_scenario("spike", backend_on=replace(healthy, rps=BACKEND_ON, error_pct_recent=5.0,
+                                                   recent_seconds=AFTER_NOW + 240)),
+        prod_scenario("spike-new", backend_on=replace(healthy, rps=BACKEND_ON, error_pct_recent=5.0,
+                                                       recent_seconds=AFTER_NOW + 60)),
+    ]
+
+
+BEFORE_NOW, AFTER_NOW = 40 * 60, 30 * 60  # data runs past "now" so tests that start later still see it
+
+
+@dataclass
+class LoadedPrometheus:
+    url: str
+    now: int  # the moment the scenarios are centred on
+    server: PrometheusServer
+
+
+_shared: dict[str, LoadedPrometheus] = {}
+
+
+def shared_gate_prometheus(config, tmp_dir: Path) -> LoadedPrometheus:
+    """One Prometheus with every scenario for the whole session; stopped when pytest ends."""
+    if "gate" not in _shared:
+        now = int(time.time())
+        om = tmp_dir / "scenarios.om"
+        write_openmetrics(om, gate_scenarios(), now - BEFORE_NOW, now + AFTER_NOW, {"backend": True})
+        build_tsdb(om, tmp_dir / "data")
+        server = PrometheusServer(tmp_dir / "data", tmp_dir).start()
+        config.add_cleanup(server.stop)
+        config.add_cleanup(lambda: _shared.pop("gate", None))
+        _shared["gate"] = LoadedPrometheus(server.url, now, server)
+    return _shared["gate"]
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def scenario_project(folder: Path, namespace: str, stage: str = "canary-25", gates: dict | None = None,
+                     soaked_since: float | None = None) -> Path:
+    """A copy of the project whose prod stack reads `namespace` at `stage`; returns the stack file.
+
+    `gates` replaces rollout:gates; `soaked_since` records the promote to `stage` in the ledger.
+    """
+    from ruamel.yaml import YAML
+
+    from rollout.gates.config import parse_gates
+    from rollout.gates.ledger import Record, iso_time, open_ledger
+    from rollout.settings import load_stack
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Pulumi.yaml", folder / "Pulumi.yaml")
+    yaml = YAML()  # round trip: the copy stays a normal, commented stack file
+    document = yaml.load((REPO / "Pulumi.prod.yaml").read_text())
+    document["config"]["rollout:namespace"] = namespace
+    document["config"]["rollout:stage"] = stage
+    if gates is not None:
+        document["config"]["rollout:gates"] = gates
+    path = folder / "Pulumi.prod.yaml"
+    with path.open("w") as handle:
+        yaml.dump(document, handle)
+    if soaked_since is not None:
+        config = parse_gates(load_stack(path))
+        open_ledger(config.ledger, path).append(Record(
+            time=iso_time(soaked_since), user="test", commit=None, stack="prod", action="promote",
+            from_stage="canary-5", to_stage=stage, verdict="GREEN"))
+    return path

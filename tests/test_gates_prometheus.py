@@ -1,0 +1,167 @@
+"""`rollout gate` judged against a real Prometheus holding one data set per scenario."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prometheus_fixture import PrometheusServer, scenario_project, shared_gate_prometheus
+
+from rollout.gates.config import parse_gates
+from rollout.gates.gate import run_triggers
+from rollout.gates.ledger import FileLedger
+from rollout.gates.prometheus import Prometheus
+from rollout.settings import load_stack
+
+SOAKED = 30 * 60  # seconds since the promote to canary-25, more than the 15m minimum
+
+
+@pytest.fixture(scope="module")
+def prom(request, tmp_path_factory):
+    return shared_gate_prometheus(request.config, tmp_path_factory.mktemp("prometheus"))
+
+
+def stack(tmp_path: Path, prom, namespace: str, **kwargs) -> Path:
+    kwargs.setdefault("soaked_since", prom.now - SOAKED)
+    return scenario_project(tmp_path / namespace, namespace, **kwargs)
+
+
+def gate(rollout, path: Path, prom, *extra: str):
+    return rollout("gate", path, "--prometheus", prom.url, "--at", str(prom.now), *extra)
+
+
+def ledger_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in (path.parent / "ledger" / "prod.jsonl").read_text().splitlines()]
+
+
+def test_healthy_canary_is_green_and_exits_0(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "healthy")
+    result = gate(rollout, path, prom)
+    assert result.code == 0, result.out + result.err
+    assert "verdict: GREEN (exit 0)" in result.out
+    assert "backend   errorRate" in result.out and "off 0.50%  on 0.50%" in result.out
+
+
+def test_canary_7_percent_worse_is_yellow_and_exits_3(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "yellow")
+    result = gate(rollout, path, prom)
+    assert result.code == 3, result.out + result.err
+    assert "canary +7.0% vs baseline" in result.out
+    assert "verdict: YELLOW (exit 3)" in result.out
+
+
+def test_canary_with_3_percent_errors_against_half_a_percent_is_red_and_exits_4(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "red")
+    result = gate(rollout, path, prom, "--json")
+    assert result.code == 4, result.out + result.err
+    data = json.loads(result.out)
+    assert data["verdict"] == "RED" and data["exitCode"] == 4
+    row = next(c for c in data["checks"] if c["service"] == "backend" and c["check"] == "errorRate")
+    assert row["values"]["on"] == pytest.approx(3.0, rel=1e-3)
+    assert row["values"]["off"] == pytest.approx(0.5, rel=1e-3)
+    assert row["verdict"] == "RED"
+    others = [c for c in data["checks"] if c["verdict"] != "GREEN"]
+    assert others == [row]  # nothing else about this canary is wrong
+
+
+def test_too_few_requests_is_not_enough_data_and_exits_5(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "few")
+    result = gate(rollout, path, prom)
+    assert result.code == 5, result.out + result.err
+    assert "off had 3 requests in 10m" in result.out
+    assert "GREEN (exit 0)" not in result.out
+
+
+def test_an_absent_metric_is_not_enough_data_and_exits_5(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "absent")
+    result = gate(rollout, path, prom, "--json")
+    assert result.code == 5, result.out + result.err
+    row = next(c for c in json.loads(result.out)["checks"] if c["check"] == "sseSuccess")
+    assert row["verdict"] == "NO DATA" and "sse_connection_errors" in row["reason"]
+
+
+def test_a_namespace_with_no_series_at_all_is_never_green(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "nothing-here")
+    assert gate(rollout, path, prom).code == 5
+
+
+def test_a_stage_that_has_not_soaked_long_enough_is_not_green(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "healthy", soaked_since=prom.now - 5 * 60)
+    result = gate(rollout, path, prom)
+    assert result.code == 5
+    assert "canary-25 has soaked 5m of 15m" in result.out
+
+
+def test_an_unknown_soak_start_is_not_green_unless_min_soak_is_zero(tmp_path, prom, rollout):
+    unknown = stack(tmp_path, prom, "healthy", soaked_since=None)
+    result = gate(rollout, unknown, prom)
+    assert result.code == 5 and "soak time is unknown" in result.out
+    no_minimum = scenario_project(tmp_path / "zero", "healthy", gates={"minSoak": 0})
+    assert gate(rollout, no_minimum, prom).code == 0
+
+
+def test_stopped_prometheus_exits_5_with_a_message(tmp_path, prom, rollout):
+    server = PrometheusServer(tmp_path / "empty-data", tmp_path).start()
+    url = server.url
+    server.stop()
+    path = stack(tmp_path, prom, "healthy")
+    result = rollout("gate", path, "--prometheus", url)
+    assert result.code == 5
+    assert f"cannot reach Prometheus at {url}" in result.err
+    assert "Traceback" not in result.err
+    assert ledger_records(path)[-1]["verdict"] == "NO DATA"
+
+
+def test_every_gate_verdict_is_recorded_with_its_numbers(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "red")
+    gate(rollout, path, prom)
+    record = ledger_records(path)[-1]
+    assert record["action"] == "gate" and record["verdict"] == "RED" and record["stack"] == "prod"
+    assert record["values"]["backend.errorRate"]["on"] == pytest.approx(3.0, rel=1e-3)
+    assert "user" in record and "commit" in record and record["from"] == "canary-25"
+
+
+def test_promote_with_gate_refuses_yellow_and_leaves_the_stack_file_unchanged(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "yellow")
+    before = path.read_text()
+    result = rollout("promote", path, "--gate", prom.url)
+    assert result.code == 3
+    assert "not promoting prod to canary-50: the gate is YELLOW" in result.err
+    assert path.read_text() == before
+
+
+def test_promote_with_gate_promotes_on_green_and_records_the_numbers(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "healthy")
+    result = rollout("promote", path, "--gate", prom.url)
+    assert result.code == 0, result.out + result.err
+    assert load_stack(path).stage == "canary-50"
+    record = ledger_records(path)[-1]
+    assert (record["action"], record["from"], record["to"], record["verdict"]) == ("promote", "canary-25", "canary-50", "GREEN")
+    assert record["values"]["backend.errorRate"]["on"] == pytest.approx(0.5, rel=1e-3)
+
+
+def test_rollback_trigger_fires_only_after_it_held_for_two_minutes(tmp_path, prom):
+    # Checks relaxed so only the trigger (5xx > 1% for 2m on the canary) can speak.
+    for namespace, fires in (("spike", True), ("spike-new", False), ("healthy", False)):
+        settings = load_stack(stack(tmp_path, prom, namespace))
+        fired = run_triggers(settings, parse_gates(settings), Prometheus(prom.url), at=prom.now)
+        assert [(r.service, r.check) for r in fired] == ([("backend", "errorRate")] if fires else []), namespace
+
+
+def test_bad_gate_config_is_exit_2_naming_the_key(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "healthy", gates={"checks": {"latencyP95": {"max": "fast"}}},
+                 soaked_since=None)
+    result = gate(rollout, path, prom)
+    assert result.code == 2
+    assert "rollout:gates.checks.latencyP95.max" in result.err and "'fast' is not a duration" in result.err
+
+
+def test_file_ledger_keeps_every_record(tmp_path, prom, rollout):
+    path = stack(tmp_path, prom, "healthy")
+    for _ in range(3):
+        gate(rollout, path, prom)
+    records = FileLedger(path.parent / "ledger" / "prod.jsonl").records("prod")
+    assert [r.action for r in records] == ["promote", "gate", "gate", "gate"]
+    history = rollout("history", path)
+    assert history.code == 0 and history.out.count(" gate ") == 3

@@ -115,7 +115,10 @@ def format_value(value: float | None, unit: str) -> str:
 def promql_duration(seconds: float) -> str:
     """Prometheus wants whole units: 90s, 10m, 1500ms."""
     ms = int(round(seconds * 1000))
-    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0 and ms > 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def _limit(node: Node, kind: CheckKind) -> float:

@@ -345,3 +345,19 @@ def test_cli_modules_do_not_import_pulumi(module):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"{module} loads {result.stdout.strip()}"
+
+
+def test_custom_resource_fields_beyond_spec_are_refused_by_name(tmp_path):
+    from rollout.errors import UsageError
+
+    manifest = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "data": {"a": "b"}}
+    program = tmp_path / "program.py"
+    program.write_text(
+        "import json\n"
+        "from rollout.pulumi_resources import register\n"
+        "from rollout.settings import load_stack\n"
+        f"register(load_stack({str(REPO_ROOT / 'Pulumi.prod.yaml')!r}), [json.loads({__import__('json').dumps(__import__('json').dumps(manifest))})])\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match="Widget w: fields data cannot be sent"):
+        run_program(program, "prod")

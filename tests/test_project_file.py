@@ -1,0 +1,20 @@
+"""Pulumi.yaml documents exactly the keys the stack-file validator accepts."""
+from __future__ import annotations
+
+from conftest import REPO
+from rollout.settings import TOP_LEVEL_KEYS
+from rollout.yaml_loader import load_yaml
+
+
+def test_pulumi_yaml_runs_the_infra_program_with_python():
+    project = load_yaml((REPO / "Pulumi.yaml").read_text())
+    assert project["name"] == "rollout" and project["main"] == "infra/"
+    assert project["runtime"]["name"] == "python"
+    assert (REPO / project["main"] / "__main__.py").is_file()
+
+
+def test_every_key_the_validator_accepts_is_documented_and_nothing_else():
+    project = load_yaml((REPO / "Pulumi.yaml").read_text())
+    documented = {k.split(":", 1)[1] for k, v in project["template"]["config"].items() if not v.get("secret")}
+    assert documented == set(TOP_LEVEL_KEYS)
+    assert "config" not in project, "a typed config block would make Pulumi reject the structured stack keys"

@@ -94,3 +94,9 @@ def test_percentage_strategy_keeps_one_track_and_reports_the_requested_weight():
     split = resolve(settings, "s5").splits["api"]
     assert dict(split.replicas) == {"stable": 3}
     assert resolve(settings, "s5").weights() == {"api": {"requested": 5, "effective": 5}}  # worker has no flags
+
+
+def test_an_empty_previous_stage_means_unknown_as_on_a_first_deploy():
+    doc = stack("- {name: s0, weight: 0}\n- {name: s50, weight: 50}")
+    doc["config"]["rollout:previousStage"] = ""
+    assert parse_stack(doc, "p", "f").previous_stage is None

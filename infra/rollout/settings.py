@@ -203,7 +203,8 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
     stages = _parse_stages(need("stages"), services)
     names = [s.name for s in stages]
     stage = _stage_ref(need("stage"), names)
-    previous = _stage_ref(key("previousStage"), names) if key("previousStage").value is not None else None
+    # Empty means "unknown", e.g. CI passing `pulumi stack output stage` of a stack never deployed.
+    previous = _stage_ref(key("previousStage"), names) if key("previousStage").value not in (None, "") else None
     allow_skip = key("allowSkip").boolean() if key("allowSkip").value is not None else False
     tolerance = key("weightTolerance").number(0, 100) if key("weightTolerance").value is not None else 1.0
     if key("killSwitch").value is not None:

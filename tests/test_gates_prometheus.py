@@ -111,6 +111,8 @@ def test_stopped_prometheus_exits_5_with_a_message(tmp_path, prom, rollout):
     assert f"cannot reach Prometheus at {url}" in result.err
     assert "Traceback" not in result.err
     assert ledger_records(path)[-1]["verdict"] == "NO DATA"
+    as_json = rollout("gate", path, "--prometheus", url, "--json")
+    assert as_json.code == 5 and json.loads(as_json.out)["verdict"] == "NO DATA"
 
 
 def test_every_gate_verdict_is_recorded_with_its_numbers(tmp_path, prom, rollout):

@@ -93,7 +93,13 @@ def evaluate_gate(path: Path, settings: StackSettings, config: GateConfig, ledge
 
 def cmd_gate(args: argparse.Namespace) -> int:
     path, settings, config, ledger = _open(args)
-    result = evaluate_gate(path, settings, config, ledger, _prometheus_url(args), _time_arg(args.at), args.timeout)
+    try:
+        result = evaluate_gate(path, settings, config, ledger, _prometheus_url(args), _time_arg(args.at), args.timeout)
+    except PrometheusUnavailable as exc:
+        if args.json:  # scripts reading --json still get one object with the verdict
+            print(json.dumps({"stack": settings.stack, "stage": settings.stage, "verdict": NO_DATA,
+                              "exitCode": exc.exit_code, "reasons": [str(exc)], "checks": []}, indent=2))
+        raise
     if args.json:
         print(json.dumps({**result.to_json(), "ledger": ledger.location}, indent=2))
     else:

@@ -60,6 +60,8 @@ class Prometheus:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 reason = f"no answer within {self.timeout:g}s"
+            elif isinstance(reason, OSError) and reason.strerror:
+                reason = reason.strerror.lower()  # "connection refused", not "[Errno 111] Connection refused"
             raise PrometheusUnavailable(f"cannot reach Prometheus at {self.url}: {reason}") from None
         return _parse_vector(payload, self.url)
 

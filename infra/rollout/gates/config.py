@@ -93,6 +93,8 @@ def parse_duration(node: Node) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     if seconds % 3600 == 0:

@@ -38,9 +38,10 @@ def rollback_target(settings: StackSettings, config: GateConfig) -> str | None:
 
 
 def _why(result: GateResult | None, fired: list[Row]) -> str:
-    if fired:
-        return "; ".join(f"{r.service} {r.reason}" for r in fired)
-    return "; ".join(result.reasons) if result else ""
+    """Triggers first (they decide a rollback on their own), then what the gate found."""
+    reasons = [f"{r.service} {r.reason}" for r in fired]
+    reasons += [f"gate: {reason}" for reason in (result.reasons if result else [])]
+    return "; ".join(reasons)
 
 
 def roll_back(path: Path, settings: StackSettings, config: GateConfig, ledger: Ledger, why: str,

@@ -49,6 +49,16 @@ def test_watch_rolls_back_to_the_kill_switch_when_configured_and_a_trigger_holds
     assert "over 1.00% for 2m" in records(path)[-1]["reason"]
 
 
+def test_watch_does_not_roll_back_when_the_ledger_cannot_be_written(tmp_path, prom, rollout):
+    path = scenario_project(tmp_path, "red", gates={"minSoak": 0})
+    (tmp_path / "ledger").write_text("a file where the ledger folder should be")
+    before = path.read_text()
+    result = rollout("watch", path, "--prometheus", prom.url, "--for", "1s", "--interval", "1s")
+    assert result.code == 1
+    assert "cannot write the ledger" in result.err
+    assert path.read_text() == before
+
+
 def test_watch_of_a_healthy_canary_shows_progress_and_changes_nothing(tmp_path, prom, rollout):
     path = scenario_project(tmp_path, "healthy", soaked_since=prom.now - SOAKED)
     before = path.read_text()

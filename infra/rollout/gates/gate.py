@@ -89,7 +89,9 @@ def observe(client: Prometheus, queries: list[Query], at: float) -> Observations
     return Observations(requests=requests, checks=checks)
 
 
-def soaked_for(settings: StackSettings, ledger: Ledger | None, at: float) -> tuple[float | None, str]:
+def soaked_for(settings: StackSettings, config: GateConfig, ledger: Ledger | None, at: float) -> tuple[float | None, str]:
+    if config.min_soak <= 0:
+        return None, ""  # no minimum: the ledger need not be read
     if ledger is None:
         return None, "no ledger to tell when the stage began"
     start = soak_start(ledger.records(settings.stack), settings.stage)
@@ -104,7 +106,7 @@ def run_gate(settings: StackSettings, config: GateConfig, client: Prometheus, le
              at: float | None = None) -> GateResult:
     at = time.time() if at is None else at
     tracks = service_tracks(settings, resolve(settings))
-    soaked, note = soaked_for(settings, ledger, at)
+    soaked, note = soaked_for(settings, config, ledger, at)
     obs = observe(client, gate_queries(settings, config), at)
     rows = evaluate(settings, config, tracks, obs, soaked, note)
     return GateResult(settings.stack, settings.stage, worst([r.verdict for r in rows]), tuple(rows), at, client.url)

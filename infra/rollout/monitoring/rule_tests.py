@@ -246,7 +246,7 @@ def check_rules(groups: list[dict[str, Any]]) -> PromtoolResult:
         return _run([promtool(), "check", "rules", str(path)], tmp)
 
 
-def test_rules(groups: list[dict[str, Any]], tests: TestsByGroup, config: MonitoringConfig) -> PromtoolResult:
+def promtool_test_rules(groups: list[dict[str, Any]], tests: TestsByGroup, config: MonitoringConfig) -> PromtoolResult:
     """`promtool test rules`, spread over one process per CPU (a stack takes a few seconds)."""
     with tempfile.TemporaryDirectory(prefix="rollout-promtool-") as tmp:
         folder = Path(tmp)
@@ -294,7 +294,7 @@ def _run(args: list[str], cwd: str) -> PromtoolResult:
 
 def run_alert_tests(settings: StackSettings, config: MonitoringConfig | None = None) -> PromtoolResult:
     config = config or parse_monitoring(settings)
-    return test_rules(rule_groups(settings, config), alert_tests(settings, config), config)
+    return promtool_test_rules(rule_groups(settings, config), alert_tests(settings, config), config)
 
 
 # -- detection time ---------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def detection_times(settings: StackSettings, config: MonitoringConfig | None = N
         probes.setdefault((service_group_name(settings, breach.subject), name), []).append(
             _test_group(group, interval, breach, checks))
         subjects.append((group, name, breach.subject, for_seconds))
-    result = test_rules(groups, probes, config)
+    result = promtool_test_rules(groups, probes, config)
     first: dict[str, int] = {}
     for group, _, at in result.failures:
         first[group] = min(first.get(group, 10**9), _parse_duration(at))

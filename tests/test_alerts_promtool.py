@@ -7,7 +7,7 @@ import pytest
 
 from conftest import REPO, SHIPPED_STACKS
 from rollout.monitoring import rule_groups
-from rollout.monitoring.config import parse_monitoring, seconds
+from rollout.monitoring.config import parse_monitoring
 from rollout.monitoring.rule_tests import (
     PromtoolMissing, alert_tests, check_rules, detection_times, promtool, promtool_test_rules,
 )

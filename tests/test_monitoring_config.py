@@ -51,7 +51,8 @@ BAD = [
     ({"alerts": {"ServerErrorRat": {}}}, "rollout:monitoring.alerts.ServerErrorRat", "did you mean 'ServerErrorRate'"),
     ({"alerts": {"ServerErrorRate": {"threshold": 150}}}, "rollout:monitoring.alerts.ServerErrorRate.threshold", "at most 100"),
     ({"alerts": {"ServerErrorRate": {"severity": "page"}}}, "rollout:monitoring.alerts.ServerErrorRate.severity", "critical, warning"),
-    ({"alerts": {"CanaryLatencyWorse": {"threshold": 5}}}, "rollout:monitoring.alerts.CanaryLatencyWorse.threshold", "canary.redMargin"),
+    ({"alerts": {"CanaryLatencyWorse": {"threshold": 5}}}, "rollout:monitoring.alerts.CanaryLatencyWorse.threshold", "rollout:gates.margins.red"),
+    ({"canary": {"redMargin": 12}}, "rollout:monitoring.canary.redMargin", "rollout:gates.margins.red"),
     ({"slos": [{"name": "x", "service": "nope", "objective": 99, "errors": "a", "total": "b"}]}, "rollout:monitoring.slos[0].service", "not one of"),
     ({"slos": [{"name": "x", "service": "backend", "objective": 99, "errors": "activeSessions", "total": "requests"}]},
      "rollout:monitoring.slos[0].errors", "not a counter"),
@@ -80,3 +81,20 @@ def test_the_cli_reports_a_bad_monitoring_value_with_exit_2(tmp_path, rollout):
     result = rollout("-C", tmp_path, "render", "prod", "--out", tmp_path / "out")
     assert result.code == 2
     assert "rollout:monitoring.alerts.LatencyHigh.for" in result.err
+
+
+def test_canary_alerts_page_at_the_gates_red_margin(tmp_path):
+    import re
+
+    from ruamel.yaml import YAML
+
+    settings = _with_monitoring(tmp_path, {})
+    path = tmp_path / "Pulumi.prod.yaml"
+    doc = YAML(typ="safe").load(path.read_text())
+    doc["config"].setdefault("rollout:gates", {})["margins"] = {"yellow": 4, "red": 15}
+    import io
+    buf = io.StringIO(); YAML(typ="safe").dump(doc, buf); path.write_text(buf.getvalue())
+    from rollout.settings import load_stack
+
+    rules = [r for g in rule_groups(load_stack(path)) for r in g["rules"] if r.get("alert", "").startswith("ChatCanary")]
+    assert rules and all(re.search(r"\b1\.15\b", r["expr"]) for r in rules), [r["expr"] for r in rules]

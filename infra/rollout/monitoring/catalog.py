@@ -147,8 +147,8 @@ CATALOG: dict[str, AlertDefault] = {row.name: row for row in _ROWS}
 
 # Rows whose threshold comes from elsewhere in rollout:monitoring, not from alerts.<Name>.threshold.
 THRESHOLD_ELSEWHERE = {
-    "CanaryErrorRatioWorse": "canary.redMargin",
-    "CanaryLatencyWorse": "canary.redMargin",
+    "CanaryErrorRatioWorse": "rollout:gates.margins.red",
+    "CanaryLatencyWorse": "rollout:gates.margins.red",
     "SloBudgetBurnFast": "the burn factors 14.4x and 6x",
     "SloBudgetBurnSlow": "the burn factors 3x and 1x",
     "ServiceDown": "nothing (it fires when no target is up)",

@@ -8,6 +8,7 @@ from typing import Mapping
 
 from ..config_reader import Node, optional, required
 from ..settings import CONFIG_KEY, StackSettings
+from ..gates.config import parse_gates
 from .catalog import CATALOG, SEVERITIES, THRESHOLD_ELSEWHERE, AlertDefault
 
 DURATION = r"[0-9]+(s|m|h|d)"
@@ -20,7 +21,7 @@ MONITORING_KEYS = (
     "alertPrefix", "runbookUrl", "evaluationInterval", "scrapeInterval", "rateWindow",
     "resourceLabels", "canary", "alerts", "slos", "routing", "dashboards",
 )
-CANARY_KEYS = ("redMargin", "minRequestRate", "minErrorRatio")
+CANARY_KEYS = ("minRequestRate", "minErrorRatio")
 ALERT_KEYS = ("threshold", "for", "severity", "enabled")
 SLO_KEYS = ("name", "service", "objective", "window", "errors", "errorCodes", "total", "description")
 ROUTING_KEYS = ("pagerduty", "slack", "groupBy", "groupWait", "groupInterval", "repeatInterval")
@@ -165,7 +166,7 @@ def parse_monitoring(settings: StackSettings) -> MonitoringConfig:
         scrape_interval=scrape,
         rate_window=rate_window,
         resource_labels=MappingProxyType(labels),
-        canary=_parse_canary(optional(f, "canary", node, {})),
+        canary=_parse_canary(optional(f, "canary", node, {}), parse_gates(settings).red_margin),
         alerts=MappingProxyType(_parse_alerts(optional(f, "alerts", node, {}))),
         slos=tuple(_parse_slos(optional(f, "slos", node, []), settings)),
         routing=_parse_routing(optional(f, "routing", node, {}), settings),
@@ -182,10 +183,13 @@ def _duration(node: Node, max_seconds: int | None = None) -> str:
     return text
 
 
-def _parse_canary(node: Node) -> Canary:
+def _parse_canary(node: Node, red_margin: float) -> Canary:
+    """Canary alerts page at the gate's RED margin, so an alert and a gate verdict never disagree."""
+    if isinstance(node.value, dict) and "redMargin" in node.value:
+        raise node.mapping()["redMargin"].error("moved: the RED margin is rollout:gates.margins.red, shared by alerts and gates")
     f = node.mapping(CANARY_KEYS)
     return Canary(
-        red_margin=optional(f, "redMargin", node, 10).number(0, 1000),
+        red_margin=red_margin,
         min_request_rate=optional(f, "minRequestRate", node, 0.1).number(0),
         min_error_ratio=optional(f, "minErrorRatio", node, 0.1).number(0, 100),
     )

@@ -12,18 +12,20 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config_reader import Node
 from ..errors import RolloutError, UsageError
 from ..project import open_stack
 from ..settings import StackSettings
-from .config import GateConfig, parse_duration, parse_gates
-from .evaluate import GREEN, NO_DATA
-from .gate import GateResult, run_gate
-from .ledger import Ledger, make_record, open_ledger
-from .prometheus import Prometheus, PrometheusUnavailable
-from .report import gate_text, history_text
+
+if TYPE_CHECKING:
+    from .config import GateConfig
+    from .gate import GateResult
+    from .ledger import Ledger
+
+# The gate machinery (HTTP client, ledger stores) is imported inside the commands that use it:
+# `rollout plan` and `rollout status` only need the argument parsers registered here.
 
 PROMETHEUS_ENV = "ROLLOUT_PROMETHEUS_URL"
 
@@ -41,6 +43,8 @@ def _project_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _duration_arg(option: str, text: str) -> float:
+    from .config import parse_duration
+
     try:
         return parse_duration(Node(text, "command line", option))
     except UsageError:
@@ -68,6 +72,9 @@ def _prometheus_url(args: argparse.Namespace, option: str = "--prometheus") -> s
 
 
 def _open(args: argparse.Namespace) -> tuple[Path, StackSettings, GateConfig, Ledger]:
+    from .config import parse_gates
+    from .ledger import open_ledger
+
     path, settings = open_stack(args.stack, _project_dir(args))
     config = parse_gates(settings)
     return path, settings, config, open_ledger(config.ledger, path)
@@ -75,6 +82,8 @@ def _open(args: argparse.Namespace) -> tuple[Path, StackSettings, GateConfig, Le
 
 def _record_gate(ledger: Ledger, path: Path, settings: StackSettings, verdict: str, values: dict[str, Any],
                  reason: str, now: float) -> None:
+    from .ledger import make_record
+
     ledger.append(make_record(settings.stack, "gate", settings.stage, None, verdict, now, path.parent, values, reason))
 
 
@@ -83,6 +92,10 @@ def _record_gate(ledger: Ledger, path: Path, settings: StackSettings, verdict: s
 def evaluate_gate(path: Path, settings: StackSettings, config: GateConfig, ledger: Ledger, url: str,
                   at: float | None = None, timeout: float = 10.0) -> GateResult:
     """Run the gate; an unreachable Prometheus is recorded as NO DATA before the error goes up."""
+    from .evaluate import NO_DATA
+    from .gate import run_gate
+    from .prometheus import Prometheus, PrometheusUnavailable
+
     client = Prometheus(url, timeout=timeout)
     try:
         return run_gate(settings, config, client, ledger, at)
@@ -92,6 +105,10 @@ def evaluate_gate(path: Path, settings: StackSettings, config: GateConfig, ledge
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    from .evaluate import NO_DATA
+    from .prometheus import PrometheusUnavailable
+    from .report import gate_text
+
     path, settings, config, ledger = _open(args)
     try:
         result = evaluate_gate(path, settings, config, ledger, _prometheus_url(args), _time_arg(args.at), args.timeout)
@@ -111,6 +128,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
 # -- watch -----------------------------------------------------------------------
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from .prometheus import Prometheus
+
     from .apply import pulumi_up, require_pulumi_cli
     from .watch import watch
 
@@ -132,6 +151,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # -- history ---------------------------------------------------------------------
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from .report import history_text
+
     path, settings, config, ledger = _open(args)
     records = sorted(ledger.records(settings.stack), key=lambda r: r.time)
     if args.limit:
@@ -152,6 +173,11 @@ def guard_stage_change(args: argparse.Namespace, path: Path, settings: StackSett
     The record is written first so that a ledger which cannot be written stops the command
     with the stack file untouched.
     """
+    from .config import parse_gates
+    from .evaluate import GREEN
+    from .ledger import make_record, open_ledger
+    from .report import gate_text
+
     config = parse_gates(settings)
     ledger = open_ledger(config.ledger, path)
     gate_url = getattr(args, "gate", None)

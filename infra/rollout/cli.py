@@ -10,29 +10,22 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from . import transitions
 from .gates import cli as gates_cli  # gates: gate/watch/history, promote --gate, ledger records
 from .errors import RolloutError, UsageError
 from .manifests import build_manifests
 from .plan import build_plan, plan_json, plan_text
-from .project import open_stack
+from .project import open_stack, project_dir_option
 from .render import render_documents, write_documents
 from .stages import next_stage, previous_stage, resolve
-
-Handler = Callable[[argparse.Namespace], int]
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors go through the same one-line, exit-2 path as the rest."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def _project_dir(args: argparse.Namespace) -> Path | None:
-    return Path(args.project_dir) if args.project_dir else None
 
 
 def _print_json(value: object) -> None:
@@ -58,7 +51,7 @@ def status_data(stack: str, project_dir: Path | None) -> dict:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    data = status_data(args.stack, _project_dir(args))
+    data = status_data(args.stack, project_dir_option(args))
     if args.json:
         _print_json({k: data[k] for k in ("stack", "stage", "ladder", "previous", "next", "weights")})
         return 0
@@ -83,7 +76,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- render ------------------------------------------------------------------
 
 def cmd_render(args: argparse.Namespace) -> int:
-    _, settings = open_stack(args.stack, _project_dir(args))
+    _, settings = open_stack(args.stack, project_dir_option(args))
     stage = settings.stage_named(args.stage).name if args.stage else settings.stage
     documents = render_documents(build_manifests(settings, stage))
     out = Path(args.out)
@@ -97,7 +90,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 # -- plan --------------------------------------------------------------------
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    _, settings = open_stack(args.stack, _project_dir(args))
+    _, settings = open_stack(args.stack, project_dir_option(args))
     source = settings.stage_named(args.from_stage).name if args.from_stage else settings.stage
     if args.to:
         target = settings.stage_named(args.to).name
@@ -116,7 +109,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 # -- promote / rollback ----------------------------------------------------------
 
 def _change_stage(args: argparse.Namespace, action: str) -> int:
-    path, settings = open_stack(args.stack, _project_dir(args))
+    path, settings = open_stack(args.stack, project_dir_option(args))
     if action == transitions.PROMOTE:
         target = transitions.promotion_target(settings, args.to, args.force)
     else:

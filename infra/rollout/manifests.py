@@ -13,8 +13,7 @@ Manifest = dict[str, Any]
 
 def build_manifests(settings: StackSettings, stage: str | None = None) -> list[Manifest]:
     """The single source of truth: render, plan, the Pulumi program and tests all use this."""
-    state = resolve(settings, stage)
-    return workloads.build(settings, state) + build_monitoring(settings, state)
+    return manifests_with_state(settings, stage)[1]
 
 
 def manifest_key(manifest: Manifest) -> tuple[str, str, str]:

@@ -11,6 +11,12 @@ from .stages import check_ladder
 STACK_NAME = r"[A-Za-z0-9_.\-/]+"
 
 
+def project_dir_option(args: object) -> Path | None:
+    """The folder given with -C/--project-dir, if any."""
+    value = getattr(args, "project_dir", None)
+    return Path(value) if value else None
+
+
 def find_project_dir(start: Path | None = None) -> Path:
     """The nearest folder at or above `start` holding Pulumi.yaml, as Pulumi itself looks."""
     here = (start or Path.cwd()).resolve()

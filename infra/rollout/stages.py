@@ -20,7 +20,7 @@ class Split:
     requested: float  # percentage asked for on the `on` track (or passed to the app)
     effective: float  # percentage the replicas actually express
     replicas: Mapping[str, int]  # track -> replicas
-    flagged: bool = True  # a service without flags has no weight to report
+    flagged: bool  # a service without flags has no weight to report
 
     @property
     def tracks(self) -> tuple[str, ...]:
@@ -89,7 +89,7 @@ def _split(settings: StackSettings, service: Service, stage: str, weight: float)
             f"{service.name} but {problem}; set rollout:services.{service.name}.replicas to a "
             f"multiple that expresses it (e.g. {exact}) or raise rollout:weightTolerance"
         )
-    return Split(service.name, weight, effective, MappingProxyType({OFF: off, ON: on}))
+    return Split(service.name, weight, effective, MappingProxyType({OFF: off, ON: on}), True)
 
 
 def _smallest_replicas_for(weight: float, tolerance: float, at_least: int) -> int:

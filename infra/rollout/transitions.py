@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .manifests import build_manifests
 from .plan import Plan, build_plan
 from .settings import StackSettings
 from .stackfile import set_stage
@@ -65,8 +64,8 @@ def rollback_target(settings: StackSettings, to: str | None, kill_switch: bool) 
 
 
 def prepare(settings: StackSettings, action: str, target: str) -> Transition:
-    """Everything is checked here, before the stack file is touched."""
-    build_manifests(settings, target)  # refuses a stage whose weights replicas cannot express
+    """Everything is checked here, before the stack file is touched: building the plan refuses
+    a target stage whose weights replicas cannot express."""
     plan = build_plan(settings, target)
     return Transition(settings.stack, action, settings.stage, target, plan)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config_reader import Node
 from ..errors import RolloutError, UsageError
-from ..project import open_stack
+from ..project import open_stack, project_dir_option
 from ..settings import StackSettings
 
 if TYPE_CHECKING:
@@ -36,10 +36,6 @@ class GateRefused(RolloutError):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def _project_dir(args: argparse.Namespace) -> Path | None:
-    return Path(args.project_dir) if getattr(args, "project_dir", None) else None
 
 
 def _duration_arg(option: str, text: str) -> float:
@@ -75,7 +71,7 @@ def _open(args: argparse.Namespace) -> tuple[Path, StackSettings, GateConfig, Le
     from .config import parse_gates
     from .ledger import open_ledger
 
-    path, settings = open_stack(args.stack, _project_dir(args))
+    path, settings = open_stack(args.stack, project_dir_option(args))
     config = parse_gates(settings)
     return path, settings, config, open_ledger(config.ledger, path)
 

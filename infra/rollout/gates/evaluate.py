@@ -36,12 +36,11 @@ def service_tracks(settings: StackSettings, state: StageState) -> dict[str, Serv
     out = {}
     for name, split in state.splits.items():
         active = tuple(t for t, n in split.replicas.items() if n > 0)
-        flagged = settings.services[name].has_flags
         if split.tracks == (OFF, ON):
             canary = ON if ON in active else None
             baseline = OFF if canary and OFF in active else None
         else:
-            canary = STABLE if flagged and split.requested > 0 else None
+            canary = STABLE if split.flagged and split.requested > 0 else None
             baseline = None
         out[name] = ServiceTracks(name, active, canary, baseline)
     return out

@@ -25,7 +25,7 @@ IMPORT_SECONDS = time.perf_counter() - started
 from ruamel.yaml import YAML  # noqa: E402
 
 from rollout.manifests import build_manifests  # noqa: E402
-from rollout.pulumi_resources import secret_sources  # noqa: E402
+from rollout.workloads import secret_config_keys  # noqa: E402
 from rollout.settings import load_stack  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def shipped_secret_config(path: Path) -> dict[str, str]:
     return {
         f"{namespace}:{key}": "bench"
         for m in manifests if m["kind"] == "Secret"
-        for namespace, key in secret_sources(m).values()
+        for namespace, key in secret_config_keys(m).values()
     }
 
 

@@ -65,15 +65,13 @@ def secret_config(stack_text: str, stack: str = "bench") -> dict[str, str]:
     as `pulumi config set --secret` would provide them."""
     from rollout.manifests import build_manifests
     from rollout.settings import parse_stack
-    from rollout.workloads import SECRET_KEYS_ANNOTATION
+    from rollout.workloads import secret_config_keys
     from rollout.yaml_loader import load_yaml
 
     values: dict[str, str] = {}
     for manifest in build_manifests(parse_stack(load_yaml(stack_text), stack, f"Pulumi.{stack}.yaml")):
-        annotation = (manifest["metadata"].get("annotations") or {}).get(SECRET_KEYS_ANNOTATION, "")
-        for entry in filter(None, annotation.split(",")):
-            config_key = entry.split("=", 1)[1]
-            values[config_key] = f"bench-{config_key}"
+        for namespace, key in secret_config_keys(manifest).values():
+            values[f"{namespace}:{key}"] = f"bench-{namespace}:{key}"
     return values
 
 

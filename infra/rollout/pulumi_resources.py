@@ -7,7 +7,7 @@ infra/__main__.py import pulumi; the CLI never does.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Callable
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -16,7 +16,7 @@ from .errors import UsageError
 from .manifests import Manifest, manifest_key
 from .ordering import Key, dependencies, topological_order
 from .settings import StackSettings
-from .workloads import SECRET_KEYS_ANNOTATION
+from .workloads import secret_config_keys
 
 # (apiVersion, kind) -> typed class; anything else (CRDs) is a CustomResource.
 RESOURCE_CLASSES: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
@@ -39,30 +39,13 @@ def snake(field: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", field).lower()
 
 
-def secret_sources(manifest: Manifest) -> dict[str, tuple[str, str]]:
-    """Secret data key -> (config namespace, config key), from the rendered annotation."""
-    annotations = manifest["metadata"].get("annotations") or {}
-    spec = annotations.get(SECRET_KEYS_ANNOTATION, "")
-    sources: dict[str, tuple[str, str]] = {}
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        data_key, _, config_ref = entry.partition("=")
-        namespace, _, key = config_ref.partition(":")
-        if not (data_key and namespace and key):
-            raise UsageError(
-                f"{manifest['metadata']['name']}: annotation {SECRET_KEYS_ANNOTATION} entry {entry!r} "
-                "must look like ENV_KEY=namespace:configKey"
-            )
-        sources[data_key] = (namespace, key)
-    return sources
-
-
 def missing_secret_config(manifests: list[Manifest]) -> list[str]:
     """Every `namespace:key` some Secret needs but the stack's config does not have."""
     missing: list[str] = []
     for manifest in manifests:
         if manifest["kind"] != "Secret":
             continue
-        for namespace, key in secret_sources(manifest).values():
+        for namespace, key in secret_config_keys(manifest).values():
             if pulumi.Config(namespace).get(key) is None and f"{namespace}:{key}" not in missing:
                 missing.append(f"{namespace}:{key}")
     return missing
@@ -70,7 +53,7 @@ def missing_secret_config(manifests: list[Manifest]) -> list[str]:
 
 def secret_string_data(manifest: Manifest) -> dict[str, pulumi.Output[str]] | None:
     """stringData from Pulumi secret config; values stay secret end to end."""
-    sources = secret_sources(manifest)
+    sources = secret_config_keys(manifest)
     if not sources:
         return None
     return {

@@ -9,6 +9,7 @@ import hashlib
 import json
 from typing import Any
 
+from .errors import UsageError
 from .settings import Service, StackSettings
 from .stages import ON, STABLE, StageState
 
@@ -99,22 +100,45 @@ def flag_config_map(settings: StackSettings, service: Service, track: str, perce
     }
 
 
-def secret_manifest(settings: StackSettings, service: Service) -> Manifest | None:
-    """A Secret with no values: the Pulumi program fills them from secret config."""
-    if not service.secret_env:
-        return None
-    keys = ",".join(f"{env}=rollout:{key}" for env, key in sorted(service.secret_env.items()))
+def config_secret(settings: StackSettings, name: str, labels: dict[str, str], keys: dict[str, str]) -> Manifest:
+    """A Secret with no values: each data key names the secret config key the Pulumi program fills it from."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
-            "name": f"{service.name}-secrets",
+            "name": name,
             "namespace": settings.namespace,
-            "labels": {APP_LABEL: service.name, **common_labels(settings)},
-            "annotations": {SECRET_KEYS_ANNOTATION: keys},
+            "labels": labels,
+            "annotations": {
+                SECRET_KEYS_ANNOTATION: ",".join(f"{data_key}=rollout:{key}" for data_key, key in sorted(keys.items())),
+            },
         },
         "type": "Opaque",
     }
+
+
+def secret_config_keys(manifest: Manifest) -> dict[str, tuple[str, str]]:
+    """Data key -> (config namespace, config key), read back from a config_secret's annotation."""
+    annotations = manifest["metadata"].get("annotations") or {}
+    spec = annotations.get(SECRET_KEYS_ANNOTATION, "")
+    sources: dict[str, tuple[str, str]] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        data_key, _, config_ref = entry.partition("=")
+        namespace, _, key = config_ref.partition(":")
+        if not (data_key and namespace and key):
+            raise UsageError(
+                f"{manifest['metadata']['name']}: annotation {SECRET_KEYS_ANNOTATION} entry {entry!r} "
+                "must look like ENV_KEY=namespace:configKey"
+            )
+        sources[data_key] = (namespace, key)
+    return sources
+
+
+def secret_manifest(settings: StackSettings, service: Service) -> Manifest | None:
+    if not service.secret_env:
+        return None
+    labels = {APP_LABEL: service.name, **common_labels(settings)}
+    return config_secret(settings, f"{service.name}-secrets", labels, dict(service.secret_env))
 
 
 def deployment(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..settings import StackSettings
-from ..workloads import SECRET_KEYS_ANNOTATION, common_labels
+from ..workloads import common_labels, config_secret
 from .config import MonitoringConfig
 
 PAGERDUTY, SLACK = "pagerduty", "slack"
@@ -28,21 +28,9 @@ def secret_name(settings: StackSettings) -> str:
 
 
 def routing_secret(settings: StackSettings, config: MonitoringConfig) -> dict[str, Any]:
-    """A Secret with no values: the Pulumi program fills it from secret config."""
     keys = {ROUTING_KEY: config.routing.pagerduty_secret, WEBHOOK_URL: config.routing.slack_secret}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": secret_name(settings),
-            "namespace": settings.namespace,
-            "labels": {**common_labels(settings), **config.resource_labels},
-            "annotations": {
-                SECRET_KEYS_ANNOTATION: ",".join(f"{env}=rollout:{key}" for env, key in sorted(keys.items())),
-            },
-        },
-        "type": "Opaque",
-    }
+    labels = {**common_labels(settings), **config.resource_labels}
+    return config_secret(settings, secret_name(settings), labels, keys)
 
 
 def _matcher(severity: str) -> dict[str, str]:

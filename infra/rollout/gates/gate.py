@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..settings import StackSettings
 from ..stages import resolve
@@ -89,24 +89,30 @@ def observe(client: Prometheus, queries: list[Query], at: float) -> Observations
     return Observations(requests=requests, checks=checks)
 
 
-def soaked_for(settings: StackSettings, config: GateConfig, ledger: Ledger | None, at: float) -> tuple[float | None, str]:
+SoakClock = Callable[[float], tuple[float | None, str]]  # time -> (seconds at this stage, why unknown)
+
+
+def soak_clock(settings: StackSettings, config: GateConfig, ledger: Ledger | None) -> SoakClock:
+    """How long the current stage has soaked at a given time; reads the ledger once, not per check."""
     if config.min_soak <= 0:
-        return None, ""  # no minimum: the ledger need not be read
+        return lambda at: (None, "")  # no minimum: the ledger need not be read
     if ledger is None:
-        return None, "no ledger to tell when the stage began"
+        return lambda at: (None, "no ledger to tell when the stage began")
     start = soak_start(ledger.records(settings.stack), settings.stage)
     if start is None:
-        return None, (f"the ledger {ledger.location} has no promote or rollback to {settings.stage} as its "
-                      "latest move, so the soak time is unknown (move stages with `rollout promote`/`rollback`, "
-                      "or set rollout:gates.minSoak: 0)")
-    return max(0.0, at - start), ""
+        note = (f"the ledger {ledger.location} has no promote or rollback to {settings.stage} as its "
+                "latest move, so the soak time is unknown (move stages with `rollout promote`/`rollback`, "
+                "or set rollout:gates.minSoak: 0)")
+        return lambda at: (None, note)
+    return lambda at: (max(0.0, at - start), "")
 
 
 def run_gate(settings: StackSettings, config: GateConfig, client: Prometheus, ledger: Ledger | None,
-             at: float | None = None) -> GateResult:
+             at: float | None = None, soak: SoakClock | None = None) -> GateResult:
+    """One verdict; a caller judging repeatedly (watch) passes one soak_clock for all of them."""
     at = time.time() if at is None else at
     tracks = service_tracks(settings, resolve(settings))
-    soaked, note = soaked_for(settings, config, ledger, at)
+    soaked, note = (soak or soak_clock(settings, config, ledger))(at)
     obs = observe(client, gate_queries(settings, config), at)
     rows = evaluate(settings, config, tracks, obs, soaked, note)
     return GateResult(settings.stack, settings.stage, worst([r.verdict for r in rows]), tuple(rows), at, client.url)
@@ -135,4 +141,4 @@ def run_triggers(settings: StackSettings, config: GateConfig, client: Prometheus
     return fired_triggers(config, tracks, readings, points_needed)
 
 
-__all__ = ["GateResult", "run_gate", "run_triggers", "gate_queries", "trigger_queries", "NO_DATA"]
+__all__ = ["GateResult", "run_gate", "soak_clock", "run_triggers", "gate_queries", "trigger_queries", "NO_DATA"]

@@ -11,7 +11,7 @@ from ..errors import RolloutError
 from ..settings import StackSettings, load_stack
 from .config import GateConfig, format_duration
 from .evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row
-from .gate import GateResult, run_gate, run_triggers
+from .gate import GateResult, run_gate, run_triggers, soak_clock
 from .ledger import Ledger, make_record
 from .prometheus import Prometheus, PrometheusUnavailable
 from .report import progress_line
@@ -68,13 +68,14 @@ def watch(path: Path, settings: StackSettings, config: GateConfig, client: Prome
     start = clock()
     result: GateResult | None = None
     unreachable = ""
+    soak = soak_clock(settings, config, ledger)  # the stage cannot change during the watch
     print(f"watching {settings.stack} at {settings.stage} for {format_duration(duration)} "
           f"(every {format_duration(interval)}, Prometheus {client.url})", file=out, flush=True)
     while True:
         now = clock()
         elapsed = now - start
         try:
-            result = run_gate(settings, config, client, ledger, now)
+            result = run_gate(settings, config, client, ledger, now, soak)
             fired = run_triggers(settings, config, client, now)
             unreachable = ""
         except PrometheusUnavailable as exc:

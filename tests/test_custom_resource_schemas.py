@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 
-import pytest
 
 from conftest import REPO, SHIPPED_STACKS
 from rollout.manifests import build_manifests, manifest_key

@@ -88,7 +88,7 @@ def test_canary_alerts_page_at_the_gates_red_margin(tmp_path):
 
     from ruamel.yaml import YAML
 
-    settings = _with_monitoring(tmp_path, {})
+    _with_monitoring(tmp_path, {})  # writes the stack file this test edits
     path = tmp_path / "Pulumi.prod.yaml"
     doc = YAML(typ="safe").load(path.read_text())
     doc["config"].setdefault("rollout:gates", {})["margins"] = {"yellow": 4, "red": 15}

@@ -13,9 +13,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "infra"))
 
-from rollout.monitoring.config import parse_monitoring  # noqa: E402
-from rollout.monitoring.rule_tests import detection_times  # noqa: E402
-from rollout.settings import load_stack  # noqa: E402
+from rollout.spec.monitoring import parse_monitoring  # noqa: E402
+from harness.rule_tests import detection_times  # noqa: E402
+from rollout.spec.stack import load_stack  # noqa: E402
 
 
 def main() -> int:

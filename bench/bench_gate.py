@@ -75,11 +75,11 @@ def main() -> int:
         stack.write_text(yaml.safe_dump(stack_document(args.services), sort_keys=False))
         (work / "Pulumi.yaml").write_text("name: bench\nruntime: python\n")
 
-        from rollout.gates.config import parse_gates
+        from rollout.spec.gates import parse_gates
         from rollout.gates.gate import run_gate
-        from rollout.gates.ledger import make_record, open_ledger
+        from rollout.core.ledger import make_record, open_ledger
         from rollout.gates.prometheus import Prometheus
-        from rollout.settings import load_stack
+        from rollout.spec.stack import load_stack
 
         settings = load_stack(stack)
         config = parse_gates(settings)
@@ -99,7 +99,7 @@ def main() -> int:
             print(f"gate (in-process): {len(result.rows)} rows, {checks} checks, verdict {verdict}; "
                   f"median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms over {args.runs} runs")
             t0 = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "rollout.cli", "gate", str(stack), "--prometheus", server.url],
+            done = subprocess.run([sys.executable, "-m", "rollout.cli.main", "gate", str(stack), "--prometheus", server.url],
                                   capture_output=True, text=True, cwd=work)
             wall = time.perf_counter() - t0
             print(f"`rollout gate` end to end (new process): {wall * 1000:.0f} ms, exit {done.returncode}")

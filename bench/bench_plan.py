@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.generate_stack import generate_stack  # noqa: E402
 
-ROLLOUT = [sys.executable, "-m", "rollout.cli"]
+ROLLOUT = [sys.executable, "-m", "rollout.cli.main"]
 
 
 def time_plan(project: Path, stack: str, runs: int) -> float:
@@ -34,9 +34,9 @@ def time_plan(project: Path, stack: str, runs: int) -> float:
 def time_plan_in_process(project: Path, stack: str, runs: int) -> float:
     """Best seconds of reading, checking and planning a stack inside one process (no start-up)."""
     sys.path.insert(0, str(REPO / "infra"))
-    from rollout.plan import build_plan, plan_json
-    from rollout.project import open_stack
-    from rollout.stages import next_stage
+    from rollout.output.plan import build_plan, plan_json
+    from rollout.cli.project import open_stack
+    from rollout.core.ladder import next_stage
 
     samples = []
     for _ in range(runs):

@@ -13,20 +13,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for bench.generate_stack
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the mock harness
 
 from bench.generate_stack import generate_stack, secret_config  # noqa: E402
 
 started = time.perf_counter()
-from rollout.mock_program import REPO_ROOT, project_copy, run_program  # noqa: E402  (imports pulumi)
+from harness.mock_program import REPO_ROOT, project_copy, run_program  # noqa: E402  (imports pulumi)
 import pulumi_kubernetes  # noqa: E402,F401
 
 IMPORT_SECONDS = time.perf_counter() - started
 
 from ruamel.yaml import YAML  # noqa: E402
 
-from rollout.manifests import build_manifests  # noqa: E402
-from rollout.workloads import secret_config_keys  # noqa: E402
-from rollout.settings import load_stack  # noqa: E402
+from rollout.build.resources import build_manifests  # noqa: E402
+from rollout.build.kubernetes import secret_config_keys  # noqa: E402
+from rollout.spec.stack import load_stack  # noqa: E402
 
 
 def stack_at(text: str, stage: str, previous: str | None) -> str:

@@ -63,10 +63,10 @@ def generate_stack(services: int = 50, flags: int = 10, strategy: str = "tracks"
 def secret_config(stack_text: str, stack: str = "bench") -> dict[str, str]:
     """A value for every secret config key the stack's Secrets name (workloads and monitoring),
     as `pulumi config set --secret` would provide them."""
-    from rollout.manifests import build_manifests
-    from rollout.settings import parse_stack
-    from rollout.workloads import secret_config_keys
-    from rollout.yaml_loader import load_yaml
+    from rollout.build.resources import build_manifests
+    from rollout.spec.stack import parse_stack
+    from rollout.build.kubernetes import secret_config_keys
+    from rollout.spec.yaml12 import load_yaml
 
     values: dict[str, str] = {}
     for manifest in build_manifests(parse_stack(load_yaml(stack_text), stack, f"Pulumi.{stack}.yaml")):

@@ -32,7 +32,7 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture
 def rollout(capsys: pytest.CaptureFixture[str]):
     """Run `rollout ARGS...` in-process and collect exit status and output."""
-    from rollout.cli import main
+    from rollout.cli.main import main
 
     def run(*args: str | Path) -> CliResult:
         code = main([str(a) for a in args])

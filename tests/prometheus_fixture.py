@@ -245,9 +245,9 @@ def scenario_project(folder: Path, namespace: str, stage: str = "canary-25", gat
     """
     from ruamel.yaml import YAML
 
-    from rollout.gates.config import parse_gates
-    from rollout.gates.ledger import Record, iso_time, open_ledger
-    from rollout.settings import load_stack
+    from rollout.spec.gates import parse_gates
+    from rollout.core.ledger import Record, iso_time, open_ledger
+    from rollout.spec.stack import load_stack
 
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Pulumi.yaml", folder / "Pulumi.yaml")

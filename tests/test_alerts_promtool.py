@@ -6,12 +6,12 @@ import re
 import pytest
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.monitoring import rule_groups
-from rollout.monitoring.config import parse_monitoring
-from rollout.monitoring.rule_tests import (
+from rollout.build.monitoring import rule_groups
+from rollout.spec.monitoring import parse_monitoring
+from harness.rule_tests import (
     PromtoolMissing, alert_tests, check_rules, detection_times, promtool, promtool_test_rules,
 )
-from rollout.settings import load_stack
+from rollout.spec.stack import load_stack
 
 
 @pytest.fixture(scope="module", params=SHIPPED_STACKS)

@@ -7,11 +7,11 @@ import promql_parser
 import pytest
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.monitoring import rule_groups
-from rollout.monitoring.catalog import CATALOG
-from rollout.monitoring.config import parse_monitoring
-from rollout.monitoring.generate import differences
-from rollout.settings import load_stack
+from rollout.build.monitoring import rule_groups
+from rollout.spec.catalog import CATALOG
+from rollout.spec.monitoring import parse_monitoring
+from rollout.output.generate import differences
+from rollout.spec.stack import load_stack
 
 RUNBOOK = (REPO / "docs" / "runbook.md").read_text()
 ANCHORS = {re.sub(r"[^a-z0-9-]", "", line[3:].strip().lower().replace(" ", "-")) for line in RUNBOOK.splitlines() if line.startswith("## ")}
@@ -73,4 +73,4 @@ def test_every_slo_expands_to_recordings_and_page_and_ticket_alerts():
 
 def test_committed_alerts_and_dashboards_match_the_stack_files():
     problems = differences(REPO)
-    assert not problems, "\n".join(problems) + "\nrun `python -m rollout.monitoring.generate` and commit"
+    assert not problems, "\n".join(problems) + "\nrun `python -m rollout.output.generate` and commit"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
-from rollout.render import read_documents
+from rollout.output.render import read_documents
 
 
 def test_status_json_has_the_documented_shape(project: Path, rollout):
@@ -106,7 +106,7 @@ def test_no_pulumi_project_is_a_usage_error(tmp_path: Path, rollout, monkeypatch
 
 def test_the_installed_command_runs_without_importing_pulumi():
     code = (
-        "import sys; from rollout.cli import main; rc = main(['-C', sys.argv[1], 'plan', 'prod', '--json']);"
+        "import sys; from rollout.cli.main import main; rc = main(['-C', sys.argv[1], 'plan', 'prod', '--json']);"
         "assert 'pulumi' not in sys.modules, 'the CLI imported pulumi'; sys.exit(rc)"
     )
     result = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True, timeout=60)

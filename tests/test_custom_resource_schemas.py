@@ -12,8 +12,8 @@ import subprocess
 
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.manifests import build_manifests, manifest_key
-from rollout.settings import load_stack
+from rollout.build.resources import build_manifests, manifest_key
+from rollout.spec.stack import load_stack
 
 VALIDATOR = REPO / "tests" / "crd_schemas" / "validate.mjs"
 

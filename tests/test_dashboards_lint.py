@@ -7,11 +7,11 @@ import promql_parser
 import pytest
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.monitoring.config import parse_monitoring
-from rollout.monitoring.dashboards import DATASOURCE_VAR, SIDECAR_LABEL, dashboards
-from rollout.monitoring import build_monitoring
-from rollout.settings import load_stack
-from rollout.stages import resolve
+from rollout.spec.monitoring import parse_monitoring
+from rollout.build.monitoring.dashboards import DATASOURCE_VAR, SIDECAR_LABEL, dashboards
+from rollout.build.monitoring import build_monitoring
+from rollout.spec.stack import load_stack
+from rollout.core.ladder import resolve
 
 VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m"}
 

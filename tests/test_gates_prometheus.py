@@ -8,11 +8,11 @@ import pytest
 
 from prometheus_fixture import PrometheusServer, scenario_project, shared_gate_prometheus
 
-from rollout.gates.config import parse_gates
+from rollout.spec.gates import parse_gates
 from rollout.gates.gate import run_triggers
-from rollout.gates.ledger import FileLedger
+from rollout.core.ledger import FileLedger
 from rollout.gates.prometheus import Prometheus
-from rollout.settings import load_stack
+from rollout.spec.stack import load_stack
 
 SOAKED = 30 * 60  # seconds since the promote to canary-25, more than the 15m minimum
 

@@ -6,14 +6,14 @@ import pytest
 from prometheus_fixture import scenario_project
 
 from rollout.errors import ConfigError
-from rollout.gates.config import parse_gates
+from rollout.spec.gates import parse_gates
 from rollout.gates.evaluate import (
     GREEN, NO_DATA, RED, YELLOW, Observations, ServiceTracks, TriggerReading, evaluate, fired_triggers,
     service_tracks, worst,
 )
 from rollout.gates.queries import check_expr, points_needed
-from rollout.settings import load_stack
-from rollout.stages import resolve
+from rollout.spec.stack import load_stack
+from rollout.core.ladder import resolve
 
 
 def settings_at(tmp_path, stage="canary-25", gates=None):

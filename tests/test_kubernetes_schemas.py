@@ -5,8 +5,8 @@ import kubernetes_validate
 import pytest
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.manifests import build_manifests
-from rollout.settings import load_stack
+from rollout.build.resources import build_manifests
+from rollout.spec.stack import load_stack
 
 KUBERNETES_VERSION = "1.31.0"
 CORE_KINDS = {"Namespace", "ConfigMap", "Secret", "Service", "Deployment", "PodDisruptionBudget"}

@@ -9,8 +9,8 @@ from moto import mock_aws
 
 from prometheus_fixture import scenario_project
 
-from rollout.gates.ledger import FileLedger, LedgerError, Record, S3Ledger, open_ledger, soak_start
-from rollout.settings import load_stack
+from rollout.core.ledger import FileLedger, LedgerError, Record, S3Ledger, open_ledger, soak_start
+from rollout.spec.stack import load_stack
 
 BUCKET = "acme-pulumi-state"
 

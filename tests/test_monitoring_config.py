@@ -6,11 +6,11 @@ from ruamel.yaml import YAML
 
 from conftest import REPO
 from rollout.errors import ConfigError
-from rollout.manifests import build_manifests
-from rollout.monitoring import rule_groups
-from rollout.monitoring.catalog import CATALOG
-from rollout.monitoring.config import parse_monitoring
-from rollout.settings import load_stack
+from rollout.build.resources import build_manifests
+from rollout.build.monitoring import rule_groups
+from rollout.spec.catalog import CATALOG
+from rollout.spec.monitoring import parse_monitoring
+from rollout.spec.stack import load_stack
 
 
 def _with_monitoring(tmp_path, section):
@@ -94,7 +94,7 @@ def test_canary_alerts_page_at_the_gates_red_margin(tmp_path):
     doc["config"].setdefault("rollout:gates", {})["margins"] = {"yellow": 4, "red": 15}
     import io
     buf = io.StringIO(); YAML(typ="safe").dump(doc, buf); path.write_text(buf.getvalue())
-    from rollout.settings import load_stack
+    from rollout.spec.stack import load_stack
 
     rules = [r for g in rule_groups(load_stack(path)) for r in g["rules"] if r.get("alert", "").startswith("ChatCanary")]
     assert rules and all(re.search(r"\b1\.15\b", r["expr"]) for r in rules), [r["expr"] for r in rules]

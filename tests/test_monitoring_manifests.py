@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout import workloads
-from rollout.monitoring import build_monitoring
-from rollout.monitoring.config import parse_monitoring
-from rollout.monitoring.routing import equivalent_alertmanager_config, operator_receiver
-from rollout.settings import load_stack
-from rollout.stages import resolve
+from rollout.build import kubernetes as workloads
+from rollout.build.monitoring import build_monitoring
+from rollout.spec.monitoring import parse_monitoring
+from rollout.build.monitoring.routing import equivalent_alertmanager_config, operator_receiver
+from rollout.spec.stack import load_stack
+from rollout.core.ladder import resolve
 
 
 def _settings(stack: str):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from conftest import REPO
-from rollout.settings import TOP_LEVEL_KEYS
-from rollout.yaml_loader import load_yaml
+from rollout.spec.stack import TOP_LEVEL_KEYS
+from rollout.spec.yaml12 import load_yaml
 
 
 def test_pulumi_yaml_runs_the_infra_program_with_python():

@@ -19,12 +19,12 @@ import yaml
 from pulumi.runtime import rpc
 from ruamel.yaml import YAML
 
-from rollout.manifests import build_manifests
-from rollout.mock_program import REPO_ROOT, ProgramRun, project_copy, run_program
-from rollout.ordering import dependencies, scale_order, topological_order
-from rollout.render import render_documents
-from rollout.settings import load_stack
-from rollout.stages import resolve
+from rollout.build.resources import build_manifests
+from harness.mock_program import REPO_ROOT, ProgramRun, project_copy, run_program
+from rollout.build.ordering import dependencies, scale_order, topological_order
+from rollout.output.render import render_documents
+from rollout.spec.stack import load_stack
+from rollout.core.ladder import resolve
 
 STACK_FILES = sorted(p for p in REPO_ROOT.glob("Pulumi.*.yaml"))
 SECRET_ANNOTATION = "rollout.dev/secret-config-keys"
@@ -146,8 +146,8 @@ def test_custom_resources_and_unknown_kinds_become_custom_resources(tmp_path):
     program = tmp_path / "program.py"
     program.write_text(
         "import json, sys\n"
-        "from rollout.pulumi_resources import register\n"
-        "from rollout.settings import load_stack\n"
+        "from rollout.pulumi.kubernetes import register\n"
+        "from rollout.spec.stack import load_stack\n"
         f"settings = load_stack({str(REPO_ROOT / 'Pulumi.prod.yaml')!r})\n"
         f"register(settings, json.loads({__import__('json').dumps(__import__('json').dumps(manifests))}))\n",
         encoding="utf-8",
@@ -246,7 +246,7 @@ def test_dependency_graph_has_no_cycles_from_any_previous_stage(stack_file, stag
 
 
 def load_stack_with(stack_file: Path, stage: str, previous: str) -> object:
-    from rollout.settings import parse_stack
+    from rollout.spec.stack import parse_stack
 
     document = YAML(typ="safe", pure=True).load(with_stage(stack_file.read_text(encoding="utf-8"), stage, previous))
     return parse_stack(document, load_stack(stack_file).stack, stack_file.name)
@@ -336,7 +336,7 @@ def test_generated_stack_runs_under_mocks(tmp_path):
 
 # -- the CLI path never loads pulumi ----------------------------------------------------------
 
-@pytest.mark.parametrize("module", ["rollout.cli", "rollout.manifests", "rollout.ordering", "rollout.render"])
+@pytest.mark.parametrize("module", ["rollout.cli.main", "rollout.build.resources", "rollout.build.ordering", "rollout.output.render"])
 def test_cli_modules_do_not_import_pulumi(module):
     code = (
         f"import sys, {module}\n"
@@ -354,8 +354,8 @@ def test_custom_resource_fields_beyond_spec_are_refused_by_name(tmp_path):
     program = tmp_path / "program.py"
     program.write_text(
         "import json\n"
-        "from rollout.pulumi_resources import register\n"
-        "from rollout.settings import load_stack\n"
+        "from rollout.pulumi.kubernetes import register\n"
+        "from rollout.spec.stack import load_stack\n"
         f"register(load_stack({str(REPO_ROOT / 'Pulumi.prod.yaml')!r}), [json.loads({__import__('json').dumps(__import__('json').dumps(manifest))})])\n",
         encoding="utf-8",
     )

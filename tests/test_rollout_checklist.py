@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.manifests import build_manifests
-from rollout.plan import build_plan
-from rollout.render import render_documents
-from rollout.settings import load_stack, parse_stack
+from rollout.build.resources import build_manifests
+from rollout.output.plan import build_plan
+from rollout.output.render import render_documents
+from rollout.spec.stack import load_stack, parse_stack
 
 
 def shipped(stack: str):
@@ -73,7 +73,7 @@ def test_the_same_flag_content_gives_the_same_config_map_name_and_a_flag_change_
     changed["config"]["rollout:services"]["backend"]["flags"]["ENABLE_ADK_CANONICAL_STREAM"]["on"] = "shadow"
     before = build_manifests(parse_stack(doc, "prod", "f"), "canary-25")
     after = build_manifests(parse_stack(changed, "prod", "f"), "canary-25")
-    from rollout.plan import diff_manifests, restarted_pods
+    from rollout.output.plan import diff_manifests, restarted_pods
 
     changes = diff_manifests(before, after)
     assert {(c.kind, c.action) for c in changes} == {("ConfigMap", "create"), ("ConfigMap", "delete"), ("Deployment", "update")}
@@ -83,7 +83,7 @@ def test_the_same_flag_content_gives_the_same_config_map_name_and_a_flag_change_
 def test_the_receiving_track_is_named_first_in_the_plan_order():
     settings = shipped("prod")
     up = build_plan(settings, "canary-25", "canary-5")
-    from rollout.plan import plan_text
+    from rollout.output.plan import plan_text
 
     assert "scale up backend-on 1 -> 5, then scale down backend-off 19 -> 15" in plan_text(up)
     down = build_plan(settings, "canary-5", "canary-25")
@@ -92,7 +92,7 @@ def test_the_receiving_track_is_named_first_in_the_plan_order():
 
 def test_the_percentage_strategy_restarts_pods_on_every_stage_and_the_plan_says_so():
     from ruamel.yaml import YAML
-    from rollout.plan import plan_text
+    from rollout.output.plan import plan_text
 
     doc = YAML(typ="safe").load((REPO / "Pulumi.prod.yaml").read_text())
     doc["config"]["rollout:strategy"] = "percentage"

@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from rollout.errors import RolloutError
-from rollout.stackfile import StackFileChanged, atomic_write, set_stage, with_stage
+from rollout.core.stackfile import StackFileChanged, atomic_write, set_stage, with_stage
 
 
 def changed_lines(before: str, after: str) -> list[str]:

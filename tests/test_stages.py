@@ -7,8 +7,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from rollout.errors import UsageError
-from rollout.settings import parse_stack
-from rollout.stages import resolve
+from rollout.spec.stack import parse_stack
+from rollout.core.ladder import resolve
 
 
 def stack(ladder: str, replicas: int = 20, tolerance: float = 1, strategy: str = "tracks") -> dict:

@@ -8,7 +8,7 @@ import pytest
 
 from prometheus_fixture import scenario_project, shared_gate_prometheus
 
-from rollout.settings import load_stack
+from rollout.spec.stack import load_stack
 
 SOAKED = 30 * 60
 
@@ -94,7 +94,7 @@ def test_watch_apply_without_a_pulumi_cli_fails_clearly_before_watching(tmp_path
 def test_pulumi_up_refuses_without_the_cli_and_does_not_import_pulumi_first(tmp_path, monkeypatch):
     import sys
 
-    from rollout.gates.apply import PulumiUnavailable, pulumi_up
+    from rollout.pulumi.apply import PulumiUnavailable, pulumi_up
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delitem(sys.modules, "pulumi.automation", raising=False)
@@ -107,6 +107,6 @@ def test_the_cli_does_not_import_pulumi_or_boto3():
     import subprocess
     import sys
 
-    code = "import sys, rollout.cli; print(any(m.split('.')[0] in ('pulumi', 'boto3') for m in sys.modules))"
+    code = "import sys, rollout.cli.main; print(any(m.split('.')[0] in ('pulumi', 'boto3') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from ..settings import StackSettings
-from ..stages import OFF, ON, STABLE, StageState
-from .config import GateConfig, Threshold, format_duration, format_value
+from rollout.spec.stack import StackSettings
+from rollout.core.ladder import OFF, ON, STABLE, StageState
+from rollout.spec.gates import GateConfig, Threshold, format_duration, format_value
 
 GREEN, YELLOW, RED, NO_DATA = "GREEN", "YELLOW", "RED", "NO DATA"
 EXIT_CODES = {GREEN: 0, YELLOW: 3, RED: 4, NO_DATA: 5}

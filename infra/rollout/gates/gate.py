@@ -5,16 +5,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..settings import StackSettings
-from ..stages import resolve
-from .config import GateConfig
-from .evaluate import (
+from rollout.spec.stack import StackSettings
+from rollout.core.ladder import resolve
+from rollout.spec.gates import GateConfig
+from rollout.gates.evaluate import (
     EXIT_CODES, NO_DATA, Observations, Row, ServiceTracks, TriggerReading, evaluate, fired_triggers,
     service_tracks, worst,
 )
-from .ledger import Ledger, soak_start
-from .prometheus import Prometheus
-from .queries import Query, applicable, check_expr, held_expr, points_needed, requests_expr
+from rollout.core.ledger import Ledger, soak_start
+from rollout.gates.prometheus import Prometheus
+from rollout.gates.queries import Query, applicable, check_expr, held_expr, points_needed, requests_expr
 
 
 @dataclass(frozen=True)

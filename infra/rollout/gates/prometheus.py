@@ -8,7 +8,7 @@ import urllib.error
 import urllib.parse
 from typing import Mapping, Sequence
 
-from ..errors import RolloutError, UsageError
+from rollout.errors import RolloutError, UsageError
 
 NO_DATA_EXIT = 5
 

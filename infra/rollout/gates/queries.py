@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..settings import Service
-from .config import CheckKind, promql_duration
+from rollout.spec.stack import Service
+from rollout.spec.gates import CheckKind, promql_duration
 
 TRIGGER_STEP = 15.0  # seconds between subquery points when a trigger must hold for a while
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
-from .config import format_duration, format_value
-from .evaluate import EXIT_CODES, Row
-from .ledger import Record
+from rollout.spec.gates import format_duration, format_value
+from rollout.gates.evaluate import EXIT_CODES, Row
+from rollout.core.ledger import Record
 
 
 def _values(row: Row) -> str:

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
-from .. import transitions
-from ..errors import RolloutError
-from ..settings import StackSettings, load_stack
-from .config import GateConfig, format_duration
-from .evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row
-from .gate import GateResult, run_gate, run_triggers, soak_clock
-from .ledger import Ledger, make_record
-from .prometheus import Prometheus, PrometheusUnavailable
-from .report import progress_line
+from rollout.core import transitions
+from rollout.errors import RolloutError
+from rollout.spec.stack import StackSettings, load_stack
+from rollout.spec.gates import GateConfig, format_duration
+from rollout.gates.evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row
+from rollout.gates.gate import GateResult, run_gate, run_triggers, soak_clock
+from rollout.core.ledger import Ledger, make_record
+from rollout.gates.prometheus import Prometheus, PrometheusUnavailable
+from rollout.gates.report import progress_line
 
 
 @dataclass(frozen=True)

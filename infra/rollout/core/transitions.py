@@ -1,0 +1,74 @@
+"""Promote and rollback: choose the target stage, check it, then edit the stack file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollout.errors import UsageError
+from rollout.output.plan import Plan, build_plan
+from rollout.spec.stack import StackSettings
+from rollout.core.stackfile import set_stage
+from rollout.core.ladder import next_stage, previous_stage
+
+PROMOTE, ROLLBACK = "promote", "rollback"
+
+
+@dataclass(frozen=True)
+class Transition:
+    stack: str
+    action: str
+    from_stage: str
+    to_stage: str
+    plan: Plan
+
+
+def promotion_target(settings: StackSettings, to: str | None, force: bool) -> str:
+    current = settings.stage
+    if to is None:
+        target = next_stage(settings, current)
+        if target is None:
+            raise UsageError(f"{settings.file}: rollout:stage is {current!r}, the last stage; there is nothing to promote to")
+        return target
+    target = settings.stage_named(to).name
+    distance = settings.index_of(target) - settings.index_of(current)
+    if distance == 0:
+        raise UsageError(f"{settings.stack} is already at stage {target!r}")
+    if distance < 0:
+        raise UsageError(f"{target!r} comes before the current stage {current!r}; use `rollout rollback {settings.stack} --to {target}`")
+    if distance > 1 and not (settings.allow_skip or force):
+        skipped = settings.stage_names[settings.index_of(current) + 1: settings.index_of(target)]
+        raise UsageError(
+            f"promoting {settings.stack} from {current!r} to {target!r} skips {', '.join(skipped)}; "
+            f"rollout:allowSkip is false in {settings.file}, pass --force to skip anyway"
+        )
+    return target
+
+
+def rollback_target(settings: StackSettings, to: str | None, kill_switch: bool) -> str:
+    current = settings.stage
+    if kill_switch:
+        if to is not None:
+            raise UsageError("give either --to or --kill-switch, not both")
+        if current == settings.kill_switch:
+            raise UsageError(f"{settings.stack} is already at the kill switch stage {current!r}")
+        return settings.kill_switch
+    if to is None:
+        target = previous_stage(settings, current)
+        if target is None:
+            raise UsageError(f"{settings.file}: rollout:stage is {current!r}, the first stage; there is nothing to roll back to")
+        return target
+    target = settings.stage_named(to).name
+    if settings.index_of(target) >= settings.index_of(current):
+        raise UsageError(f"{target!r} is not before the current stage {current!r}; use `rollout promote {settings.stack} --to {target}`")
+    return target
+
+
+def prepare(settings: StackSettings, action: str, target: str) -> Transition:
+    """Everything is checked here, before the stack file is touched: building the plan refuses
+    a target stage whose weights replicas cannot express."""
+    plan = build_plan(settings, target)
+    return Transition(settings.stack, action, settings.stage, target, plan)
+
+
+def apply(path: Path, transition: Transition) -> None:
+    set_stage(path, transition.to_stage, transition.from_stage)

@@ -75,14 +75,13 @@ def main() -> int:
         stack.write_text(yaml.safe_dump(stack_document(args.services), sort_keys=False))
         (work / "Pulumi.yaml").write_text("name: bench\nruntime: python\n")
 
-        from rollout.spec.gates import parse_gates
         from rollout.gates.gate import run_gate
         from rollout.core.ledger import make_record, open_ledger
         from rollout.gates.prometheus import Prometheus
         from rollout.spec.stack import load_stack
 
         settings = load_stack(stack)
-        config = parse_gates(settings)
+        config = settings.gates
         ledger = open_ledger(config.ledger, stack)
         ledger.append(make_record("bench", "promote", "off", "canary-25", None, now - 3600, work))
 

@@ -1,9 +1,14 @@
-"""Shared fixtures: a throwaway copy of the project and the CLI run in-process."""
+"""Shared fixtures: every stack file the repository holds, a throwaway project, the CLI in-process.
+
+Properties run over EVERY stack file: the shipped ones at the top level and the varied
+applications in tests/apps/. Adding a stack file anywhere there must break no test.
+"""
 from __future__ import annotations
 
 import shutil
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -11,7 +16,25 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "infra"))  # the package is also installed; this keeps a plain checkout working
 
-SHIPPED_STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in REPO.glob("Pulumi.*.yaml"))
+from rollout.spec.model import StackSettings  # noqa: E402
+from rollout.spec.stack import load_stack  # noqa: E402
+
+SHIPPED_FILES = sorted(p for p in REPO.glob("Pulumi.*.yaml"))
+APP_FILES = sorted((REPO / "tests" / "apps").glob("Pulumi.*.yaml"))
+STACK_FILES = SHIPPED_FILES + APP_FILES
+SHIPPED_STACKS = [p.name[len("Pulumi."):-len(".yaml")] for p in SHIPPED_FILES]
+
+
+@lru_cache(maxsize=None)
+def settings_of(path: Path) -> StackSettings:
+    return load_stack(path)
+
+
+def stack_id(path: Path) -> str:
+    return path.name if path.parent == REPO else f"apps/{path.name}"
+
+
+CHAT_FILES = [p for p in STACK_FILES if settings_of(p).app == "chat"]
 
 
 @dataclass
@@ -23,8 +46,8 @@ class CliResult:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the project's Pulumi.yaml and stack files that tests may edit."""
-    for path in [REPO / "Pulumi.yaml", *REPO.glob("Pulumi.*.yaml")]:
+    """A copy of the project's Pulumi.yaml and shipped stack files that tests may edit."""
+    for path in [REPO / "Pulumi.yaml", *SHIPPED_FILES]:
         shutil.copy(path, tmp_path / path.name)
     return tmp_path
 

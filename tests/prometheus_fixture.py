@@ -241,11 +241,11 @@ def scenario_project(folder: Path, namespace: str, stage: str = "canary-25", gat
                      soaked_since: float | None = None) -> Path:
     """A copy of the project whose prod stack reads `namespace` at `stage`; returns the stack file.
 
-    `gates` replaces rollout:gates; `soaked_since` records the promote to `stage` in the ledger.
+    `gates` overrides keys of the prod file's rollout:gates; `soaked_since` records the promote to `stage`
+    in the ledger.
     """
     from ruamel.yaml import YAML
 
-    from rollout.spec.gates import parse_gates
     from rollout.core.ledger import Record, iso_time, open_ledger
     from rollout.spec.stack import load_stack
 
@@ -256,12 +256,12 @@ def scenario_project(folder: Path, namespace: str, stage: str = "canary-25", gat
     document["config"]["rollout:namespace"] = namespace
     document["config"]["rollout:stage"] = stage
     if gates is not None:
-        document["config"]["rollout:gates"] = gates
+        document["config"]["rollout:gates"].update(gates)
     path = folder / "Pulumi.prod.yaml"
     with path.open("w") as handle:
         yaml.dump(document, handle)
     if soaked_since is not None:
-        config = parse_gates(load_stack(path))
+        config = load_stack(path).gates
         open_ledger(config.ledger, path).append(Record(
             time=iso_time(soaked_since), user="test", commit=None, stack="prod", action="promote",
             from_stage="canary-5", to_stage=stage, verdict="GREEN"))

@@ -8,7 +8,6 @@ import pytest
 
 from prometheus_fixture import PrometheusServer, scenario_project, shared_gate_prometheus
 
-from rollout.spec.gates import parse_gates
 from rollout.gates.gate import run_triggers
 from rollout.core.ledger import FileLedger
 from rollout.gates.prometheus import Prometheus
@@ -97,7 +96,7 @@ def test_an_unknown_soak_start_is_not_green_unless_min_soak_is_zero(tmp_path, pr
     unknown = stack(tmp_path, prom, "healthy", soaked_since=None)
     result = gate(rollout, unknown, prom)
     assert result.code == 5 and "soak time is unknown" in result.out
-    no_minimum = scenario_project(tmp_path / "zero", "healthy", gates={"minSoak": 0})
+    no_minimum = scenario_project(tmp_path / "zero", "healthy", gates={"minSoak": "0s"})
     assert gate(rollout, no_minimum, prom).code == 0
 
 
@@ -147,7 +146,7 @@ def test_rollback_trigger_fires_only_after_it_held_for_two_minutes(tmp_path, pro
     # Checks relaxed so only the trigger (5xx > 1% for 2m on the canary) can speak.
     for namespace, fires in (("spike", True), ("spike-new", False), ("healthy", False)):
         settings = load_stack(stack(tmp_path, prom, namespace))
-        fired = run_triggers(settings, parse_gates(settings), Prometheus(prom.url), at=prom.now)
+        fired = run_triggers(settings, settings.gates, Prometheus(prom.url), at=prom.now)
         assert [(r.service, r.check) for r in fired] == ([("backend", "errorRate")] if fires else []), namespace
 
 

@@ -6,7 +6,6 @@ import pytest
 from prometheus_fixture import scenario_project
 
 from rollout.errors import ConfigError
-from rollout.spec.gates import parse_gates
 from rollout.gates.evaluate import (
     GREEN, NO_DATA, RED, YELLOW, Observations, ServiceTracks, TriggerReading, evaluate, fired_triggers,
     service_tracks, worst,
@@ -21,32 +20,38 @@ def settings_at(tmp_path, stage="canary-25", gates=None):
 
 
 def test_defaults_are_the_checklists_numbers(tmp_path):
-    config = parse_gates(settings_at(tmp_path, gates={}))
+    config = settings_at(tmp_path, gates={}).gates
     limits = {name: t.limit for name, t in config.checks.items()}
     assert limits == {"errorRate": 1.0, "latencyP95": 0.5, "sessionCreationSuccess": 99.0, "sseSuccess": 99.0,
                       "firstTokenP95": 0.15}
-    triggers = {name: (t.limit, t.hold) for name, t in config.triggers.items()}
-    assert triggers == {"errorRate": (1.0, 120.0), "sseSuccess": (95.0, 0.0), "latencyP95": (5.0, 0.0)}
-    assert (config.yellow_margin, config.red_margin, config.min_requests, config.min_soak) == (5, 10, 100, 900)
+    triggers = {name: (t.limit, t.hold.seconds) for name, t in config.triggers.items()}
+    assert triggers == {"errorRate": (1.0, 120.0), "sseSuccess": (95.0, 120.0), "latencyP95": (5.0, 0.0)}
+    assert (config.yellow_margin, config.red_margin, config.min_requests, config.min_soak.seconds) == (5, 10, 100, 900)
     assert config.on_red == "previous" and config.ledger == "ledger/prod.jsonl"
 
 
 def test_overrides_and_turning_a_check_off(tmp_path):
-    config = parse_gates(settings_at(tmp_path, gates={
+    config = settings_at(tmp_path, gates={
         "checks": {"latencyP95": {"max": "300ms"}, "firstTokenP95": False},
         "rollbackTriggers": {"errorRate": {"for": "5m"}},
         "margins": {"yellow": 3, "red": 8}, "minSoak": "1h", "onRed": "kill-switch", "ledger": "s3://bucket/audit",
-    }))
+    }).gates
     assert config.checks["latencyP95"].limit == pytest.approx(0.3)
     assert "firstTokenP95" not in config.checks
-    assert config.triggers["errorRate"].limit == 1.0 and config.triggers["errorRate"].hold == 300
-    assert (config.yellow_margin, config.red_margin, config.min_soak, config.on_red) == (3, 8, 3600, "kill-switch")
+    assert config.triggers["errorRate"].limit == 1.0 and config.triggers["errorRate"].hold.seconds == 300
+    assert (config.yellow_margin, config.red_margin, config.min_soak.seconds, config.on_red) == (3, 8, 3600, "kill-switch")
 
 
 @pytest.mark.parametrize("gates, key, words", [
     ({"windw": "5m"}, "rollout:gates.windw", "did you mean 'window'"),
     ({"checks": {"errorRatio": {"max": 1}}}, "rollout:gates.checks.errorRatio", "did you mean 'errorRate'"),
     ({"checks": {"errorRate": {"min": 1}}}, "rollout:gates.checks.errorRate.min", "allowed: max"),
+    ({"checks": {"latencyP95": {"max": float("inf")}}}, "rollout:gates.checks.latencyP95.max", "finite"),
+    ({"minRequests": float("nan")}, "rollout:gates.minRequests", "finite"),
+    ({"minSoak": 900}, "rollout:gates.minSoak", "no unit"),
+    ({"errorCodes": "5.."}, "rollout:gates.errorCodes", "metrics.errorCodes"),
+    ({"ledger": "/var/audit.jsonl"}, "rollout:gates.ledger", "inside the project"),
+    ({"ledger": "../audit.jsonl"}, "rollout:gates.ledger", "leaves the project"),
     ({"checks": {"sseSuccess": {"min": 120}}}, "rollout:gates.checks.sseSuccess.min", "at most 100"),
     ({"margins": {"yellow": 12, "red": 10}}, "rollout:gates.margins.red", "must not be below yellow"),
     ({"onRed": "panic"}, "rollout:gates.onRed", "previous, kill-switch"),
@@ -56,14 +61,14 @@ def test_overrides_and_turning_a_check_off(tmp_path):
 ])
 def test_bad_gate_config_names_the_key(tmp_path, gates, key, words):
     with pytest.raises(ConfigError) as error:
-        parse_gates(settings_at(tmp_path, gates=gates))
+        settings_at(tmp_path, gates=gates)
     assert error.value.exit_code == 2
     assert f"Pulumi.prod.yaml: {key}:" in str(error.value) and words in str(error.value)
 
 
 def backend_only(tmp_path, **gates):
-    settings = settings_at(tmp_path, gates=gates or {"minSoak": 0})
-    config = parse_gates(settings)
+    settings = settings_at(tmp_path, gates=gates or {"minSoak": "0s"})
+    config = settings.gates
     tracks = service_tracks(settings, resolve(settings))
     return settings, config, tracks
 
@@ -92,7 +97,7 @@ def test_canary_5_to_10_percent_worse_is_yellow_and_over_10_is_red(tmp_path):
 
 def test_canary_over_an_absolute_threshold_is_red_but_the_baseline_over_it_is_yellow(tmp_path):
     rows, overall = judge(tmp_path, (0.5, 3.0))
-    assert overall == RED and "canary on at 3.00% breaks < 1.00%" in rows["errorRate"].reason
+    assert overall == RED and "canary on at 3.00% breaks <= 1.00%" in rows["errorRate"].reason
     rows, overall = judge(tmp_path, (1.5, 0.9))
     assert overall == YELLOW and "baseline off at 1.50%" in rows["errorRate"].reason
 
@@ -142,9 +147,9 @@ def test_a_trigger_with_a_hold_fires_only_after_enough_points(tmp_path):
 
 def test_queries_use_the_contract_and_the_label_convention(tmp_path):
     settings = settings_at(tmp_path)
-    config = parse_gates(settings)
-    expr = check_expr(settings.services["backend"], config.checks["sseSuccess"].check, "chat-prod", 600, 0.95, "5..")
-    assert 'sse_connection_errors{namespace="chat-prod",job="backend"}[10m]' in expr
-    assert "sum by (track)" in expr
-    latency = check_expr(settings.services["backend"], config.checks["latencyP95"].check, "chat-prod", 600, 0.95, "5..")
+    config = settings.gates
+    expr = check_expr(settings.services["backend"], config.checks["sseSuccess"].indicator, "chat-prod", config.window)
+    assert 'sse_connection_errors{namespace="chat-prod", job="backend"}[10m]' in expr
+    assert "sum by (track)" in expr and expr.startswith("100 * (1 - ")
+    latency = check_expr(settings.services["backend"], config.checks["latencyP95"].indicator, "chat-prod", config.window)
     assert latency.startswith("histogram_quantile(0.95, sum by (track, le) (rate(http_request_duration_seconds_bucket{")

@@ -8,30 +8,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SHIPPED_STACKS
+from conftest import STACK_FILES, settings_of, stack_id
 from rollout.build import kubernetes as workloads
 from rollout.build.monitoring import build_monitoring
-from rollout.spec.monitoring import parse_monitoring
 from rollout.build.monitoring.routing import equivalent_alertmanager_config, operator_receiver
-from rollout.spec.stack import load_stack
-from rollout.core.ladder import resolve
+from rollout.build.resources import build_manifests
+
+MONITORING_KINDS = ("PodMonitor", "PrometheusRule", "AlertmanagerConfig")
 
 
-def _settings(stack: str):
-    return load_stack(REPO / f"Pulumi.{stack}.yaml")
+@pytest.mark.parametrize("path", STACK_FILES, ids=stack_id)
+def test_monitoring_manifests_are_identical_at_every_stage(path):
+    settings = settings_of(path)
+
+    def monitoring(stage):
+        return [m for m in build_manifests(settings, stage) if m["kind"] in MONITORING_KINDS
+                or m["metadata"]["name"].startswith(("dashboard-", f"{settings.app}-alertmanager"))]
+
+    rendered = [monitoring(name) for name in settings.stage_names]
+    assert rendered[0] and all(r == rendered[0] for r in rendered[1:]), "a promote must not change any monitoring resource"
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_monitoring_manifests_are_identical_at_every_stage(stack):
-    settings = _settings(stack)
-    rendered = [build_monitoring(settings, resolve(settings, name)) for name in settings.stage_names]
-    assert all(r == rendered[0] for r in rendered[1:]), "a promote must not change any monitoring resource"
-
-
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_each_service_has_a_pod_monitor_selecting_its_pods_and_keeping_track(stack):
-    settings = _settings(stack)
-    monitors = {m["metadata"]["name"]: m for m in build_monitoring(settings, resolve(settings)) if m["kind"] == "PodMonitor"}
+@pytest.mark.parametrize("path", STACK_FILES, ids=stack_id)
+def test_each_service_has_a_pod_monitor_selecting_its_pods_and_keeping_track(path):
+    settings = settings_of(path)
+    monitors = {m["metadata"]["name"]: m for m in build_monitoring(settings) if m["kind"] == "PodMonitor"}
     assert set(monitors) == {s.name for s in settings.services.values() if s.metrics}
     for name, monitor in monitors.items():
         service = settings.services[name]
@@ -46,15 +47,16 @@ def test_each_service_has_a_pod_monitor_selecting_its_pods_and_keeping_track(sta
         assert {"namespace", "pod"} <= set(targets)
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_routing_secret_has_no_values_only_the_config_keys_to_fill(stack):
-    settings = _settings(stack)
-    secret = next(m for m in build_monitoring(settings, resolve(settings))
+@pytest.mark.parametrize("path", STACK_FILES, ids=stack_id)
+def test_routing_secret_has_no_values_only_the_config_keys_to_fill(path):
+    settings = settings_of(path)
+    secret = next(m for m in build_monitoring(settings)
                   if m["kind"] == "Secret" and m["metadata"]["name"].endswith("alertmanager"))
     assert "data" not in secret and "stringData" not in secret
     keys = dict(pair.split("=") for pair in secret["metadata"]["annotations"][workloads.SECRET_KEYS_ANNOTATION].split(","))
-    assert keys == {"PAGERDUTY_ROUTING_KEY": "rollout:pagerdutyRoutingKey", "SLACK_WEBHOOK_URL": "rollout:slackWebhookUrl"}
-    amc = next(m for m in build_monitoring(settings, resolve(settings)) if m["kind"] == "AlertmanagerConfig")
+    routing = settings.monitoring.routing
+    assert keys == {"PAGERDUTY_ROUTING_KEY": f"rollout:{routing.pagerduty_secret}", "SLACK_WEBHOOK_URL": f"rollout:{routing.slack_secret}"}
+    amc = next(m for m in build_monitoring(settings) if m["kind"] == "AlertmanagerConfig")
     refs = [cfg["routingKey"] for r in amc["spec"]["receivers"] for cfg in r.get("pagerdutyConfigs", [])]
     refs += [cfg["apiURL"] for r in amc["spec"]["receivers"] for cfg in r.get("slackConfigs", [])]
     assert {(ref["name"], ref["key"]) for ref in refs} == {(secret["metadata"]["name"], k) for k in keys}
@@ -74,14 +76,15 @@ def _route(config_file: Path, *labels: str) -> str:
     return proc.stdout.strip()
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_amtool_routes_critical_to_pagerduty_and_warning_to_slack(stack, tmp_path):
-    settings = _settings(stack)
+@pytest.mark.parametrize("path", STACK_FILES, ids=stack_id)
+def test_amtool_routes_critical_to_pagerduty_and_warning_to_slack(path, tmp_path):
+    settings = settings_of(path)
     config_file = tmp_path / "alertmanager.yml"
-    config_file.write_text(yaml.safe_dump(equivalent_alertmanager_config(settings, parse_monitoring(settings))))
+    config_file.write_text(yaml.safe_dump(equivalent_alertmanager_config(settings)))
     check = subprocess.run([_amtool(), "check-config", str(config_file)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     ns = f"namespace={settings.namespace}"
-    assert _route(config_file, "severity=critical", ns, "alertname=ChatServerErrorRate") == operator_receiver(settings, "pagerduty")
-    assert _route(config_file, "severity=warning", ns, "alertname=ChatLatencyHigh") == operator_receiver(settings, "slack")
+    prefix = settings.monitoring.prefix
+    assert _route(config_file, "severity=critical", ns, f"alertname={prefix}ServerErrorRate") == operator_receiver(settings, "pagerduty")
+    assert _route(config_file, "severity=warning", ns, f"alertname={prefix}LatencyHigh") == operator_receiver(settings, "slack")
     assert _route(config_file, "severity=critical", "namespace=someone-else") == "null", "other namespaces are not ours"

@@ -83,10 +83,16 @@ def test_a_canary_weight_that_rounds_to_no_pod_is_refused_even_within_tolerance(
         resolve(settings, "s1")
 
 
-def test_per_service_weights_override_the_default():
-    doc = stack("- {name: s0, weight: 0}\n- {name: split, weight: 50, weights: {api: 25}}")
+def test_per_service_weights_set_each_service():
+    doc = stack("- {name: s0, weight: 0}\n- {name: split, weights: {api: 25}}")
     settings = parse_stack(doc, "p", "f")
     assert resolve(settings, "split").weights()["api"]["requested"] == 25
+
+
+def test_a_stage_giving_both_weight_and_weights_is_refused():
+    doc = stack("- {name: s0, weight: 0}\n- {name: split, weight: 50, weights: {api: 25}}")
+    with pytest.raises(UsageError, match=r"rollout:stages\[1\]: gives both weight and weights"):
+        parse_stack(doc, "p", "f")
 
 
 def test_percentage_strategy_keeps_one_track_and_reports_the_requested_weight():

@@ -50,7 +50,7 @@ def test_watch_rolls_back_to_the_kill_switch_when_configured_and_a_trigger_holds
 
 
 def test_watch_does_not_roll_back_when_the_ledger_cannot_be_written(tmp_path, prom, rollout):
-    path = scenario_project(tmp_path, "red", gates={"minSoak": 0})
+    path = scenario_project(tmp_path, "red", gates={"minSoak": "0s"})
     (tmp_path / "ledger").write_text("a file where the ledger folder should be")
     before = path.read_text()
     result = rollout("watch", path, "--prometheus", prom.url, "--for", "1s", "--interval", "1s")

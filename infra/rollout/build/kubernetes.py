@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from rollout.errors import UsageError
-from rollout.spec.stack import Service, StackSettings
+from rollout.spec.model import Service, StackSettings
 from rollout.core.ladder import ON, STABLE, StageState
 
 Manifest = dict[str, Any]
@@ -18,6 +18,8 @@ MANAGED_BY = "rollout"
 APP_LABEL = "app"  # the Service selects on this, so both tracks serve traffic
 TRACK_LABEL = "track"  # kept on every scraped series to compare canary and baseline
 SECRET_KEYS_ANNOTATION = "rollout.dev/secret-config-keys"
+# Under the percentage strategy pods restart on every stage anyway, so they carry the stage for dashboards.
+STAGE_LABEL, WEIGHT_LABEL = "rollout.dev/stage", "rollout.dev/weight"
 
 
 def workload_name(service: str, track: str) -> str:
@@ -60,7 +62,10 @@ def service_manifests(settings: StackSettings, service: Service, state: StageSta
     for track, replicas in split.replicas.items():
         config_map = flag_config_map(settings, service, track, split.requested)
         out.append(config_map)
-        out.append(deployment(settings, service, track, replicas, config_map["metadata"]["name"], bool(secret)))
+        stage_labels = ({STAGE_LABEL: state.stage, WEIGHT_LABEL: _percent_text(split.requested)}
+                        if track == STABLE and service.has_flags else {})
+        out.append(deployment(settings, service, track, replicas, config_map["metadata"]["name"], bool(secret),
+                              stage_labels))
         out.append(disruption_budget(settings, service, track))
     out.append(cluster_service(settings, service))
     return out
@@ -142,7 +147,8 @@ def secret_manifest(settings: StackSettings, service: Service) -> Manifest | Non
 
 
 def deployment(
-    settings: StackSettings, service: Service, track: str, replicas: int, config_map: str, has_secret: bool
+    settings: StackSettings, service: Service, track: str, replicas: int, config_map: str, has_secret: bool,
+    stage_labels: dict[str, str] | None = None,
 ) -> Manifest:
     labels = pod_labels(settings, service.name, track)
     image = service.on_image if track == ON and service.on_image else service.image
@@ -177,7 +183,7 @@ def deployment(
             # Surge first so a flag change never drops serving capacity.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": {**labels, **(stage_labels or {})}},
                 "spec": {"containers": [container], "terminationGracePeriodSeconds": 30},
             },
         },

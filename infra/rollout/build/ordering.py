@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from rollout.build.resources import manifest_key
-from rollout.spec.stack import StackSettings
+from rollout.spec.model import StackSettings
 from rollout.core.ladder import resolve
 from rollout.build.kubernetes import APP_LABEL, TRACK_LABEL
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout.build import kubernetes as workloads
+from rollout.build import kubernetes
 from rollout.build.monitoring import build_monitoring
-from rollout.spec.stack import StackSettings
 from rollout.core.ladder import StageState, resolve
+from rollout.spec.model import StackSettings
 
 Manifest = dict[str, Any]
 
@@ -23,4 +23,4 @@ def manifest_key(manifest: Manifest) -> tuple[str, str, str]:
 
 def manifests_with_state(settings: StackSettings, stage: str | None = None) -> tuple[StageState, list[Manifest]]:
     state = resolve(settings, stage)
-    return state, workloads.build(settings, state) + build_monitoring(settings, state)
+    return state, kubernetes.build(settings, state) + build_monitoring(settings)

@@ -14,13 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollout.spec.reader import Node
 from rollout.errors import RolloutError, UsageError
 from rollout.cli.project import open_stack, project_dir_option
-from rollout.spec.stack import StackSettings
+from rollout.spec.model import StackSettings
 
 if TYPE_CHECKING:
-    from rollout.spec.gates import GateConfig
+    from rollout.spec.model import GateSettings
     from rollout.gates.gate import GateResult
     from rollout.core.ledger import Ledger
 
@@ -39,11 +38,11 @@ class GateRefused(RolloutError):
 
 
 def _duration_arg(option: str, text: str) -> float:
-    from rollout.spec.gates import parse_duration
+    from rollout.spec.duration import Duration
 
     try:
-        return parse_duration(Node(text, "command line", option))
-    except UsageError:
+        return Duration.parse(text).seconds
+    except ValueError:
         raise UsageError(f"{option} {text!r} is not a duration: use e.g. 90s, 15m or 1h") from None
 
 
@@ -67,12 +66,11 @@ def _prometheus_url(args: argparse.Namespace, option: str = "--prometheus") -> s
     return url
 
 
-def _open(args: argparse.Namespace) -> tuple[Path, StackSettings, GateConfig, Ledger]:
-    from rollout.spec.gates import parse_gates
+def _open(args: argparse.Namespace) -> tuple[Path, StackSettings, GateSettings, Ledger]:
     from rollout.core.ledger import open_ledger
 
     path, settings = open_stack(args.stack, project_dir_option(args))
-    config = parse_gates(settings)
+    config = settings.gates
     return path, settings, config, open_ledger(config.ledger, path)
 
 
@@ -85,7 +83,7 @@ def _record_gate(ledger: Ledger, path: Path, settings: StackSettings, verdict: s
 
 # -- gate ------------------------------------------------------------------------
 
-def evaluate_gate(path: Path, settings: StackSettings, config: GateConfig, ledger: Ledger, url: str,
+def evaluate_gate(path: Path, settings: StackSettings, config: GateSettings, ledger: Ledger, url: str,
                   at: float | None = None, timeout: float = 10.0) -> GateResult:
     """Run the gate; an unreachable Prometheus is recorded as NO DATA before the error goes up."""
     from rollout.gates.evaluate import NO_DATA
@@ -131,7 +129,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     path, settings, config, ledger = _open(args)
     url = _prometheus_url(args)
-    duration = _duration_arg("--for", args.duration) if args.duration else max(config.min_soak, 60.0)
+    duration = _duration_arg("--for", args.duration) if args.duration else max(config.min_soak.seconds, 60.0)
     interval = _duration_arg("--interval", args.interval)
     if interval <= 0:
         raise UsageError("--interval must be more than 0s")
@@ -169,12 +167,11 @@ def guard_stage_change(args: argparse.Namespace, path: Path, settings: StackSett
     The record is written first so that a ledger which cannot be written stops the command
     with the stack file untouched.
     """
-    from rollout.spec.gates import parse_gates
     from rollout.gates.evaluate import GREEN
     from rollout.core.ledger import make_record, open_ledger
     from rollout.gates.report import gate_text
 
-    config = parse_gates(settings)
+    config = settings.gates
     ledger = open_ledger(config.ledger, path)
     gate_url = getattr(args, "gate", None)
     verdict, values, reason = None, {}, ""

@@ -62,11 +62,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"previous  {data['previous'] or '(none: first stage)'}")
     print(f"next      {data['next'] or '(none: last stage)'}")
     print(f"kill      {data['killSwitch']}")
-    print("weights   service      requested  effective  replicas")
+    percentage = data["strategy"] == "percentage"
+    print("weights   service      " + ("given to app  replicas" if percentage else "requested  effective  replicas"))
     for service, replicas in data["replicas"].items():
         weight = data["weights"].get(service)
         shown = " ".join(f"{t}={n}" for t, n in replicas.items())
-        if weight is None:
+        if percentage:
+            print(f"          {service:<12} {('-' if weight is None else str(weight['requested']) + '%'):>12}  {shown}")
+        elif weight is None:
             print(f"          {service:<12} {'-':>9}  {'-':>9}  {shown}")
         else:
             print(f"          {service:<12} {weight['requested']:>8}%  {weight['effective']:>8}%  {shown}")
@@ -140,6 +143,27 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return _change_stage(args, transitions.ROLLBACK)
 
 
+# -- generate ------------------------------------------------------------------------
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from rollout.cli.project import find_project_dir
+    from rollout.output.generate import differences, write
+
+    root = project_dir_option(args) or find_project_dir()
+    if args.check:
+        problems = differences(root)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print("run `rollout generate` and commit the result", file=sys.stderr)
+        return 1 if problems else 0
+    written = write(root)
+    for rel in written:
+        print(f"wrote {rel}")
+    print(f"alerts/ and dashboards/ match every stack file in {root} ({len(written)} files changed)")
+    return 0
+
+
 # -- wiring --------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--kill-switch", action="store_true", help="go to the stage with every flag off")
     rollback.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     rollback.set_defaults(handler=cmd_rollback)
+    generate = sub.add_parser("generate", help="write alerts/ (rules and their promtool tests) and dashboards/ "
+                                               "for every stack file (needs promtool)")
+    generate.add_argument("--check", action="store_true", help="change nothing; exit 1 if a committed file differs")
+    generate.set_defaults(handler=cmd_generate)
     gates_cli.register(sub)  # gates: gate, watch, history
     return parser
 

@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from rollout.errors import UsageError
-from rollout.spec.stack import StackSettings, load_stack
+from rollout.spec.model import StackSettings
+from rollout.spec.stack import load_stack
 from rollout.core.ladder import check_ladder
 
 STACK_NAME = r"[A-Za-z0-9_.\-/]+"

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from rollout.errors import UsageError
-from rollout.spec.stack import Service, StackSettings
+from rollout.spec.model import RollbackOrder, Service, StackSettings
 
 OFF, ON, STABLE = "off", "on", "stable"
 
@@ -104,6 +104,16 @@ def _clean(value: float) -> float | int:
     """Show 25.0 as 25 and keep two decimals otherwise."""
     rounded = round(value, 2)
     return int(rounded) if rounded == int(rounded) else rounded
+
+
+def roll_order(settings: StackSettings, from_stage: str, to_stage: str) -> list[str]:
+    """Services in the order a move applies them: declared order forward (provider before consumer);
+    toward the kill switch the consumer stops first (reverse) unless rollout:rollbackOrder says declared."""
+    declared = list(settings.services)
+    backward = settings.index_of(to_stage) < settings.index_of(from_stage)
+    if backward and settings.rollback_order is RollbackOrder.REVERSE:
+        return declared[::-1]
+    return declared
 
 
 def next_stage(settings: StackSettings, current: str) -> str | None:

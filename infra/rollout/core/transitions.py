@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rollout.errors import UsageError
 from rollout.output.plan import Plan, build_plan
-from rollout.spec.stack import StackSettings
+from rollout.spec.model import StackSettings
 from rollout.core.stackfile import set_stage
 from rollout.core.ladder import next_stage, previous_stage
 

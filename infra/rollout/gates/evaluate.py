@@ -11,9 +11,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from rollout.spec.stack import StackSettings
 from rollout.core.ladder import OFF, ON, STABLE, StageState
-from rollout.spec.gates import GateConfig, Threshold, format_duration, format_value
+from rollout.spec.duration import Duration
+from rollout.spec.model import Bound, Form, GateSettings, StackSettings, Threshold, Unit
+
+def format_value(value: float | None, unit: Unit) -> str:
+    if value is None:
+        return "-"
+    if unit is Unit.SECONDS:
+        return f"{value * 1000:.0f}ms" if value < 10 else f"{value:.1f}s"
+    if unit is Unit.PERCENT:
+        return f"{value:.2f}%"
+    return f"{value:.4g}{unit.value}"
+
+
+def format_duration(seconds: float) -> str:
+    return str(Duration.of_seconds(seconds))
+
+
+def describe(threshold: Threshold) -> str:
+    op = "<=" if threshold.bound is Bound.MAX else ">="
+    text = f"{op} {format_value(threshold.limit, threshold.indicator.unit)}"
+    return text + (f" (fires after {threshold.hold})" if threshold.hold.ms else "")
+
 
 GREEN, YELLOW, RED, NO_DATA = "GREEN", "YELLOW", "RED", "NO DATA"
 EXIT_CODES = {GREEN: 0, YELLOW: 3, RED: 4, NO_DATA: 5}
@@ -51,7 +71,7 @@ class Row:
     service: str
     check: str
     title: str
-    unit: str
+    unit: Unit
     values: Mapping[str, float | None]
     threshold: str
     verdict: str
@@ -78,41 +98,45 @@ def worst(verdicts: Sequence[str]) -> str:
 
 def worse_by(threshold: Threshold, canary: float, baseline: float) -> float:
     """How much worse the canary is than the baseline, in percent of the baseline."""
-    kind = threshold.check
-    if kind.form == "quantile":
-        return (canary - baseline) / max(baseline, QUANTILE_FLOOR) * 100
-    bad_c, bad_b = (canary, baseline) if kind.bound == "max" else (100 - canary, 100 - baseline)
-    return (bad_c - bad_b) / max(bad_b, RATIO_FLOOR) * 100
+    indicator = threshold.indicator
+    if indicator.unit is Unit.PERCENT:
+        # Compare failure shares: 99% vs 98% success is twice as many failures, not 1% worse.
+        bad_c, bad_b = (canary, baseline) if indicator.form is Form.ERROR_RATIO else (100 - canary, 100 - baseline)
+        return (bad_c - bad_b) / max(bad_b, RATIO_FLOOR) * 100
+    floor = QUANTILE_FLOOR if indicator.unit is Unit.SECONDS else RATIO_FLOOR
+    if threshold.bound is Bound.MAX:
+        return (canary - baseline) / max(baseline, floor) * 100
+    return (baseline - canary) / max(baseline, floor) * 100
 
 
-def requests_rows(config: GateConfig, tracks: Mapping[str, ServiceTracks], obs: Observations) -> list[Row]:
+def requests_rows(config: GateSettings, tracks: Mapping[str, ServiceTracks], obs: Observations) -> list[Row]:
     rows = []
     for service, counts in obs.requests.items():
         st = tracks[service]
         short = [t for t in st.active if counts.get(t, 0.0) < config.min_requests]
         values = {t: counts.get(t) for t in st.active}
         reason = ", ".join(
-            f"{t} had {counts.get(t, 0):.0f} requests in {format_duration(config.window)}" for t in short
+            f"{t} had {counts.get(t, 0):.0f} requests in {config.window}" for t in short
         )
         rows.append(Row(
-            service, "requests", "requests per track", "", values, f">= {config.min_requests:g}",
+            service, "requests", "requests per track", Unit.COUNT, values, f">= {config.min_requests:g}",
             NO_DATA if short else GREEN, f"{reason} (need {config.min_requests:g})" if short else "",
         ))
     return rows
 
 
-def check_row(config: GateConfig, threshold: Threshold, st: ServiceTracks, values: Mapping[str, float],
+def check_row(config: GateSettings, threshold: Threshold, st: ServiceTracks, values: Mapping[str, float],
               too_few: Sequence[str], metrics: Sequence[str] = ()) -> Row:
-    kind = threshold.check
+    indicator = threshold.indicator
     shown = {t: values.get(t) for t in st.active}
-    fmt = lambda v: format_value(v, kind.unit)  # noqa: E731
+    fmt = lambda v: format_value(v, indicator.unit)  # noqa: E731
     missing = [t for t in st.active if t not in values]
     if missing:
-        return Row(st.service, kind.name, kind.title, kind.unit, shown, threshold.describe(), NO_DATA,
-                   f"no samples for track {', '.join(missing)} in the last {format_duration(config.window)}"
+        return Row(st.service, indicator.name, indicator.title, indicator.unit, shown, describe(threshold), NO_DATA,
+                   f"no samples for track {', '.join(missing)} in the last {config.window}"
                    + (f" (needs {', '.join(metrics)})" if metrics else ""))
     if too_few:
-        return Row(st.service, kind.name, kind.title, kind.unit, shown, threshold.describe(), NO_DATA,
+        return Row(st.service, indicator.name, indicator.title, indicator.unit, shown, describe(threshold), NO_DATA,
                    f"too few requests on {', '.join(too_few)} to judge")
     verdicts, reasons = [GREEN], []
     for track in st.active:
@@ -121,7 +145,7 @@ def check_row(config: GateConfig, threshold: Threshold, st: ServiceTracks, value
             verdict = RED if track == st.canary else YELLOW
             verdicts.append(verdict)
             role = "canary" if track == st.canary else ("baseline" if track == st.baseline else "track")
-            reasons.append(f"{role} {track} at {fmt(values[track])} breaks {threshold.describe()}")
+            reasons.append(f"{role} {track} at {fmt(values[track])} breaks {describe(threshold)}")
     if st.canary and st.baseline:
         delta = worse_by(threshold, values[st.canary], values[st.baseline])
         if delta >= config.red_margin:
@@ -131,23 +155,23 @@ def check_row(config: GateConfig, threshold: Threshold, st: ServiceTracks, value
         if delta >= config.yellow_margin:
             reasons.append(f"canary {delta:+.1f}% vs baseline (YELLOW at {config.yellow_margin:g}%, "
                            f"RED at {config.red_margin:g}%)")
-    return Row(st.service, kind.name, kind.title, kind.unit, shown, threshold.describe(), worst(verdicts),
+    return Row(st.service, indicator.name, indicator.title, indicator.unit, shown, describe(threshold), worst(verdicts),
                "; ".join(reasons))
 
 
-def soak_row(config: GateConfig, stage: str, soaked: float | None, note: str = "") -> Row:
-    need = f">= {format_duration(config.min_soak)}"
-    if config.min_soak <= 0:
-        return Row("-", "soak", "time at stage", "s", {"": soaked}, need, GREEN)
+def soak_row(config: GateSettings, stage: str, soaked: float | None, note: str = "") -> Row:
+    need = f">= {config.min_soak}"
+    if config.min_soak.ms <= 0:
+        return Row("-", "soak", "time at stage", Unit.SECONDS, {"": soaked}, need, GREEN)
     if soaked is None:
-        return Row("-", "soak", "time at stage", "s", {"": None}, need, NO_DATA,
+        return Row("-", "soak", "time at stage", Unit.SECONDS, {"": None}, need, NO_DATA,
                    note or f"unknown how long {stage} has run")
-    verdict = GREEN if soaked >= config.min_soak else NO_DATA
-    reason = "" if verdict == GREEN else f"{stage} has soaked {format_duration(round(soaked))} of {format_duration(config.min_soak)}"
-    return Row("-", "soak", "time at stage", "s", {"": soaked}, need, verdict, reason)
+    verdict = GREEN if soaked >= config.min_soak.seconds else NO_DATA
+    reason = "" if verdict == GREEN else f"{stage} has soaked {format_duration(round(soaked))} of {config.min_soak}"
+    return Row("-", "soak", "time at stage", Unit.SECONDS, {"": soaked}, need, verdict, reason)
 
 
-def evaluate(settings: StackSettings, config: GateConfig, tracks: Mapping[str, ServiceTracks],
+def evaluate(settings: StackSettings, config: GateSettings, tracks: Mapping[str, ServiceTracks],
              obs: Observations, soaked: float | None, soak_note: str = "") -> list[Row]:
     """Every row of the gate table, in service then check order."""
     rows = []
@@ -161,7 +185,7 @@ def evaluate(settings: StackSettings, config: GateConfig, tracks: Mapping[str, S
         contract = settings.services[service].metrics
         for name, threshold in config.checks.items():
             if (service, name) in obs.checks:
-                metrics = [contract.signals[r].metric for r in threshold.check.roles] if contract else []
+                metrics = [contract.signals[r].metric for r in threshold.indicator.roles if r in contract.signals] if contract else []
                 rows.append(check_row(config, threshold, st, obs.checks[(service, name)], too_few, metrics))
     rows.append(soak_row(config, settings.stage, soaked, soak_note))
     return rows
@@ -173,7 +197,7 @@ class TriggerReading:
     points: int
 
 
-def fired_triggers(config: GateConfig, tracks: Mapping[str, ServiceTracks],
+def fired_triggers(config: GateSettings, tracks: Mapping[str, ServiceTracks],
                    readings: Mapping[tuple[str, str], Mapping[str, TriggerReading]], points_needed) -> list[Row]:
     """Rollback triggers that hold on a canary track (held for their whole `for` when they have one)."""
     fired = []
@@ -182,15 +206,15 @@ def fired_triggers(config: GateConfig, tracks: Mapping[str, ServiceTracks],
         reading = by_track.get(st.canary or "")
         if st.canary is None or reading is None or reading.value is None:
             continue
-        if threshold.hold and reading.points < points_needed(threshold.hold):
+        if threshold.hold.ms and reading.points < points_needed(threshold.hold):
             continue  # not yet observed for the whole hold period
         if threshold.breached(reading.value):
-            kind = threshold.check
+            indicator = threshold.indicator
             fired.append(Row(
-                service, name, f"rollback trigger: {kind.title}", kind.unit, {st.canary: reading.value},
-                threshold.describe(), RED,
-                f"canary {st.canary} at {format_value(reading.value, kind.unit)} "
-                f"{'over' if kind.bound == 'max' else 'under'} {format_value(threshold.limit, kind.unit)}"
-                + (f" for {format_duration(threshold.hold)}" if threshold.hold else ""),
+                service, name, f"rollback trigger: {indicator.title}", indicator.unit, {st.canary: reading.value},
+                describe(threshold), RED,
+                f"canary {st.canary} at {format_value(reading.value, indicator.unit)} "
+                f"{'over' if threshold.bound is Bound.MAX else 'under'} {format_value(threshold.limit, indicator.unit)}"
+                + (f" for {threshold.hold}" if threshold.hold.ms else ""),
             ))
     return fired

@@ -5,16 +5,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rollout.spec.stack import StackSettings
 from rollout.core.ladder import resolve
-from rollout.spec.gates import GateConfig
+from rollout.spec.model import GateSettings, StackSettings
 from rollout.gates.evaluate import (
     EXIT_CODES, NO_DATA, Observations, Row, ServiceTracks, TriggerReading, evaluate, fired_triggers,
     service_tracks, worst,
 )
 from rollout.core.ledger import Ledger, soak_start
 from rollout.gates.prometheus import Prometheus
-from rollout.gates.queries import Query, applicable, check_expr, held_expr, points_needed, requests_expr
+from rollout.gates.queries import Query, check_expr, held_expr, points_needed, requests_expr
 
 
 @dataclass(frozen=True)
@@ -47,31 +46,30 @@ class GateResult:
         }
 
 
-def gate_queries(settings: StackSettings, config: GateConfig) -> list[Query]:
+def gate_queries(settings: StackSettings, config: GateSettings) -> list[Query]:
     queries = []
     for service in settings.services.values():
         expr = requests_expr(service, settings.namespace, config.window)
         if expr:
             queries.append(Query(service.name, "requests", expr))
         for name, threshold in config.checks.items():
-            if applicable(service, threshold.check):
-                queries.append(Query(service.name, name, check_expr(
-                    service, threshold.check, settings.namespace, config.window, config.quantile, config.error_codes)))
+            if threshold.indicator.applies_to(service):
+                queries.append(Query(service.name, name, check_expr(service, threshold.indicator, settings.namespace,
+                                                                    config.window)))
     return queries
 
 
-def trigger_queries(settings: StackSettings, config: GateConfig, tracks: dict[str, ServiceTracks]) -> list[Query]:
+def trigger_queries(settings: StackSettings, config: GateSettings, tracks: dict[str, ServiceTracks]) -> list[Query]:
     queries = []
     for service in settings.services.values():
         if tracks[service.name].canary is None:
             continue  # triggers guard what a rollback can undo: the canary tracks
         for name, threshold in config.triggers.items():
-            if not applicable(service, threshold.check):
+            if not threshold.indicator.applies_to(service):
                 continue
-            expr = check_expr(service, threshold.check, settings.namespace, config.trigger_window,
-                              config.quantile, config.error_codes)
-            if threshold.hold:
-                value, coverage = held_expr(expr, threshold.check.bound, threshold.hold)
+            expr = check_expr(service, threshold.indicator, settings.namespace, config.trigger_window)
+            if threshold.hold.ms:
+                value, coverage = held_expr(expr, threshold.bound, threshold.hold)
                 queries += [Query(service.name, name, value), Query(service.name, name, coverage, "coverage")]
             else:
                 queries.append(Query(service.name, name, expr))
@@ -92,9 +90,9 @@ def observe(client: Prometheus, queries: list[Query], at: float) -> Observations
 SoakClock = Callable[[float], tuple[float | None, str]]  # time -> (seconds at this stage, why unknown)
 
 
-def soak_clock(settings: StackSettings, config: GateConfig, ledger: Ledger | None) -> SoakClock:
+def soak_clock(settings: StackSettings, config: GateSettings, ledger: Ledger | None) -> SoakClock:
     """How long the current stage has soaked at a given time; reads the ledger once, not per check."""
-    if config.min_soak <= 0:
+    if config.min_soak.ms <= 0:
         return lambda at: (None, "")  # no minimum: the ledger need not be read
     if ledger is None:
         return lambda at: (None, "no ledger to tell when the stage began")
@@ -107,7 +105,7 @@ def soak_clock(settings: StackSettings, config: GateConfig, ledger: Ledger | Non
     return lambda at: (max(0.0, at - start), "")
 
 
-def run_gate(settings: StackSettings, config: GateConfig, client: Prometheus, ledger: Ledger | None,
+def run_gate(settings: StackSettings, config: GateSettings, client: Prometheus, ledger: Ledger | None,
              at: float | None = None, soak: SoakClock | None = None) -> GateResult:
     """One verdict; a caller judging repeatedly (watch) passes one soak_clock for all of them."""
     at = time.time() if at is None else at
@@ -118,7 +116,7 @@ def run_gate(settings: StackSettings, config: GateConfig, client: Prometheus, le
     return GateResult(settings.stack, settings.stage, worst([r.verdict for r in rows]), tuple(rows), at, client.url)
 
 
-def run_triggers(settings: StackSettings, config: GateConfig, client: Prometheus, at: float | None = None) -> list[Row]:
+def run_triggers(settings: StackSettings, config: GateSettings, client: Prometheus, at: float | None = None) -> list[Row]:
     """Rollback triggers that hold right now on a canary track."""
     at = time.time() if at is None else at
     tracks = service_tracks(settings, resolve(settings))

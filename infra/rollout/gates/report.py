@@ -4,8 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
-from rollout.spec.gates import format_duration, format_value
-from rollout.gates.evaluate import EXIT_CODES, Row
+from rollout.gates.evaluate import EXIT_CODES, Row, format_duration, format_value
 from rollout.core.ledger import Record
 
 

@@ -8,9 +8,9 @@ from typing import Callable, TextIO
 
 from rollout.core import transitions
 from rollout.errors import RolloutError
-from rollout.spec.stack import StackSettings, load_stack
-from rollout.spec.gates import GateConfig, format_duration
-from rollout.gates.evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row
+from rollout.spec.model import GateSettings, OnRed, StackSettings
+from rollout.spec.stack import load_stack
+from rollout.gates.evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row, format_duration
 from rollout.gates.gate import GateResult, run_gate, run_triggers, soak_clock
 from rollout.core.ledger import Ledger, make_record
 from rollout.gates.prometheus import Prometheus, PrometheusUnavailable
@@ -28,11 +28,11 @@ class WatchOutcome:
         return EXIT_CODES[RED] if self.rolled_back_to else EXIT_CODES[self.verdict]
 
 
-def rollback_target(settings: StackSettings, config: GateConfig) -> str | None:
+def rollback_target(settings: StackSettings, config: GateSettings) -> str | None:
     """One stage back, or straight to the kill switch when the stack says so; None when already off."""
     if settings.stage == settings.kill_switch:
         return None
-    if config.on_red == "kill-switch":
+    if config.on_red is OnRed.KILL_SWITCH:
         return settings.kill_switch
     return transitions.rollback_target(settings, None, False)
 
@@ -44,7 +44,7 @@ def _why(result: GateResult | None, fired: list[Row]) -> str:
     return "; ".join(reasons)
 
 
-def roll_back(path: Path, settings: StackSettings, config: GateConfig, ledger: Ledger, why: str,
+def roll_back(path: Path, settings: StackSettings, config: GateSettings, ledger: Ledger, why: str,
               values: dict, now: float, out: TextIO) -> str | None:
     """Edit the stack file one stage back; the ledger record is written first, so a failing store stops it."""
     fresh = load_stack(path, settings.stack)
@@ -62,7 +62,7 @@ def roll_back(path: Path, settings: StackSettings, config: GateConfig, ledger: L
     return target
 
 
-def watch(path: Path, settings: StackSettings, config: GateConfig, client: Prometheus, ledger: Ledger,
+def watch(path: Path, settings: StackSettings, config: GateSettings, client: Prometheus, ledger: Ledger,
           duration: float, interval: float, out: TextIO, apply: Callable[[], None] | None = None,
           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> WatchOutcome:
     start = clock()

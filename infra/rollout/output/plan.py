@@ -8,8 +8,8 @@ from typing import Any
 from rollout.build.resources import Manifest, manifest_key, manifests_with_state
 from rollout.build.ordering import scale_order
 from rollout.output.render import to_yaml
-from rollout.spec.stack import StackSettings
-from rollout.core.ladder import StageState
+from rollout.spec.model import StackSettings, Strategy
+from rollout.core.ladder import StageState, roll_order
 
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 _SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "+-", DELETE: "-"}
@@ -34,6 +34,7 @@ class Plan:
     changes: tuple[Change, ...]
     pods_restarted: int
     scale_order: dict[str, tuple[str, str]]  # service -> (growing track, shrinking track)
+    roll_order: tuple[str, ...]  # services in the order `pulumi up` applies them
 
     @property
     def from_stage(self) -> str:
@@ -92,6 +93,7 @@ def build_plan(settings: StackSettings, to_stage: str, from_stage: str | None = 
         stack=settings.stack, file=settings.file, strategy=settings.strategy, source=source, target=target,
         changes=tuple(changes), pods_restarted=restarted_pods(changes),
         scale_order=scale_order(settings, source.stage, target.stage),
+        roll_order=tuple(roll_order(settings, source.stage, target.stage)),
     )
 
 
@@ -103,13 +105,17 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "changes": [{"kind": c.kind, "name": c.name, "action": c.action} for c in plan.changes],
         "pods_restarted": plan.pods_restarted,
         "weights": plan.target.weights(),
+        "order": list(plan.roll_order),
     }
 
 
 def scale_steps(plan: Plan) -> list[str]:
     """The order `pulumi up` follows: the receiving track is scaled up before the other shrinks."""
     lines = []
-    for service, (growing, shrinking) in plan.scale_order.items():
+    for service in plan.roll_order:
+        if service not in plan.scale_order:
+            continue
+        growing, shrinking = plan.scale_order[service]
         before, after = plan.source.splits[service].replicas, plan.target.splits[service].replicas
         lines.append(
             f"scale up {service}-{growing} {before[growing]} -> {after[growing]}, "
@@ -122,8 +128,14 @@ def plan_text(plan: Plan) -> str:
     """A Markdown summary and diff a reviewer can paste into a pull request."""
     out = [f"### rollout plan: {plan.stack} `{plan.from_stage}` -> `{plan.to_stage}`", ""]
     weights_before, weights_after = plan.source.weights(), plan.target.weights()
-    if weights_after:
-        out += ["| service | on-track weight now | after | effective after |", "|---|---|---|---|"]
+    if weights_after and plan.strategy is Strategy.PERCENTAGE:
+        out += ["| service | percentage passed to the app now | after |", "|---|---|---|"]
+        for service, after in weights_after.items():
+            before = weights_before.get(service, {}).get("requested", 0)
+            out.append(f"| {service} | {before}% | {after['requested']}% |")
+        out.append("")
+    elif weights_after:
+        out += ["| service | on-track weight now | after | after, as replicas express it |", "|---|---|---|---|"]
         for service, after in weights_after.items():
             before = weights_before.get(service, {}).get("requested", 0)
             out.append(f"| {service} | {before}% | {after['requested']}% | {after['effective']}% |")
@@ -134,9 +146,8 @@ def plan_text(plan: Plan) -> str:
         out.append(f"**Pods restarted: {plan.pods_restarted}**{reason}")
     else:
         out.append("Pods restarted: 0 (replica counts change only)")
-    steps = scale_steps(plan)
-    if steps:
-        out += ["", "Order during `pulumi up`:"] + [f"- {s}" for s in steps]
+    out += ["", f"Order during `pulumi up`: {' -> '.join(plan.roll_order)}, each service once the one before is ready"]
+    out += [f"- {s}" for s in scale_steps(plan)]
     out.append("")
     if not plan.changes:
         out.append("No resource changes.")

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from rollout.errors import UsageError
 from rollout.build.resources import Manifest, manifest_key
 from rollout.build.ordering import Key, dependencies, topological_order
-from rollout.spec.stack import StackSettings
+from rollout.spec.model import StackSettings
 from rollout.build.kubernetes import secret_config_keys
 
 # (apiVersion, kind) -> typed class; anything else (CRDs) is a CustomResource.

@@ -1,243 +1,174 @@
-"""Alert rules from the defaults table and the metric contracts: one rule group per service."""
+"""Alert rules from the stack's alert table: one rule group per service, in roll order."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from rollout.spec.stack import Service, StackSettings
+from rollout.build.promql import fill_roles, indicator_expr, number, selector, service_scope, sum_rate
 from rollout.core.ladder import OFF, ON, tracks_of
-from rollout.spec.catalog import CANARY, CATALOG, SERVICE, AlertDefault
-from rollout.spec.monitoring import MonitoringConfig, duration_text, seconds
-from rollout.build.promql import number, quantile, ratio, selector, sum_rate
+from rollout.spec.model import Alert, AlertKind, Service, StackSettings, Unit
+from rollout.spec.quantity import whole_bytes
 
 Rule = dict[str, Any]
-SERVER_ERROR_CODES = "5.."
-MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
 
-@dataclass(frozen=True)
-class Target:
-    """What an alert expression is about: one service of one stack."""
-
-    settings: StackSettings
-    config: MonitoringConfig
-    service: Service
-
-    @property
-    def namespace(self) -> str:
-        return self.settings.namespace
-
-    @property
-    def job(self) -> str:
-        return self.service.metrics.job if self.service.metrics else self.service.name
-
-    def metric(self, role: str) -> str:
-        return self.service.metrics.signals[role].metric
-
-    def series(self, role: str, **matchers: str) -> str:
-        return selector(self.metric(role), self.namespace, self.job, **matchers)
-
-    @property
-    def window(self) -> str:
-        return self.config.rate_window
-
-    def p95(self, role: str, **matchers: str) -> str:
-        return quantile(0.95, self.metric(role), self.namespace, self.job, self.window, **matchers)
-
-
-def display_threshold(row: AlertDefault, value: float, config: MonitoringConfig) -> str:
-    """The threshold as people read it in a description: 5%, 150ms, 1/s, 10/hour, 14.4x."""
-    if row.scope == CANARY:
-        return f"{number(config.canary.red_margin)}%"
-    if row.name == "SloBudgetBurnFast":
+def display_threshold(alert: Alert, settings: StackSettings) -> str:
+    """The threshold as people read it in a description: 5%, 150ms, 1/s, 14.4x."""
+    if alert.kind in (AlertKind.CANARY_ERRORS, AlertKind.CANARY_LATENCY):
+        return f"{number(settings.monitoring.canary.red_margin)}%"
+    if alert.kind is AlertKind.SLO_FAST:
         return "14.4x"
-    if row.name == "SloBudgetBurnSlow":
+    if alert.kind is AlertKind.SLO_SLOW:
         return "3x"
-    if row.unit == "percent":
+    value = alert.threshold if alert.threshold is not None else 0
+    if alert.unit is Unit.PERCENT:
         return f"{number(value)}%"
-    if row.unit == "seconds":
+    if alert.unit is Unit.SECONDS:
         return f"{number(value * 1000)}ms" if value < 1 else f"{number(value)}s"
-    if row.unit == "per_second":
+    if alert.unit is Unit.PER_SECOND:
         return f"{number(value)}/s"
-    if row.unit == "per_hour":
-        return f"{number(value)}/hour"
     return number(value)
 
 
-def memory_bytes(quantity: str) -> int:
-    for suffix, size in MEMORY_UNITS.items():
-        if quantity.endswith(suffix):
-            return int(float(quantity[: -len(suffix)]) * size)
-    return int(float(quantity))
+def promql_threshold(alert: Alert) -> str:
+    """Percent thresholds compare against fractions in PromQL."""
+    value = alert.threshold if alert.threshold is not None else 0
+    return number(value / 100 if alert.unit is Unit.PERCENT else value)
 
 
-# -- expressions, one per row of the catalog -----------------------------------------------
-
-def _fraction(t: Target, threshold: float) -> str:
-    return number(threshold / 100)
+def _comparison(alert: Alert) -> str:
+    return f"{'>' if alert.above else '<'} {promql_threshold(alert)}"
 
 
-def _server_errors(t: Target, threshold: float) -> str:
-    return f"{ratio(t.series('requests', code='=~' + SERVER_ERROR_CODES), t.series('requests'), t.window)} > {_fraction(t, threshold)}"
+# -- expressions, one builder per kind ------------------------------------------------------
+
+def _indicator(settings: StackSettings, service: Service, alert: Alert) -> str:
+    window = str(settings.monitoring.rate_window)
+    expr = indicator_expr(alert.indicator, service, service_scope(service, settings.namespace), window)  # type: ignore[arg-type]
+    return f"{expr} {_comparison(alert)}"
 
 
-def _timeouts(t: Target, threshold: float) -> str:
-    return f"{ratio(t.series('responseTimeouts'), t.series('requests'), t.window)} > {_fraction(t, threshold)}"
+def _expr(settings: StackSettings, service: Service, alert: Alert) -> str:
+    filled = fill_roles(alert.expr, service, service_scope(service, settings.namespace), str(settings.monitoring.rate_window))  # type: ignore[arg-type]
+    return f"({filled}) {_comparison(alert)}"
 
 
-def _latency(role: str) -> Callable[[Target, float], str]:
-    return lambda t, threshold: f"{t.p95(role)} > {number(threshold)}"
-
-
-def _failure_ratio(errors: str, total: str) -> Callable[[Target, float], str]:
-    return lambda t, threshold: f"{ratio(t.series(errors), t.series(total), t.window)} > {_fraction(t, threshold)}"
-
-
-def _sse_success(t: Target, threshold: float) -> str:
-    return f"1 - {ratio(t.series('sseConnectionErrors'), t.series('sseConnections'), t.window)} < {_fraction(t, threshold)}"
-
-
-def _rate_above(role: str) -> Callable[[Target, float], str]:
-    return lambda t, threshold: f"{sum_rate(t.series(role), t.window)} > {number(threshold)}"
-
-
-def _gauge_sum(role: str) -> Callable[[Target, float], str]:
-    return lambda t, threshold: f"sum by (namespace, job) ({t.series(role)}) > {number(threshold)}"
-
-
-def _gauge_max_per_pod(role: str) -> Callable[[Target, float], str]:
-    return lambda t, threshold: f"max by (namespace, job, pod) ({t.series(role)}) > {number(threshold)}"
-
-
-def _session_isolation(t: Target, threshold: float) -> str:
-    return f"max by (namespace, job, session) ({t.series('sessionUsers')}) > {number(threshold)}"
-
-
-def _rate_limit(t: Target, threshold: float) -> str:
-    return f"sum by (namespace, job) (increase({t.series('rateLimitViolations')}[1h])) > {number(threshold)}"
-
-
-def _service_down(t: Target, threshold: float) -> str:
-    up = selector("up", t.namespace, t.job)
+def _service_down(settings: StackSettings, service: Service, alert: Alert) -> str:
+    up = service_scope(service, settings.namespace).selector("up")
     return f"sum by (namespace, job) ({up}) == 0 or absent({up})"
 
 
-def _memory(t: Target, threshold: float) -> str:
-    limit = memory_bytes(t.service.resources["limits"]["memory"])
-    usage = (f'container_memory_working_set_bytes{{namespace="{t.namespace}", '
-             f'container="{t.service.name}", image!=""}}')
+def _memory(settings: StackSettings, service: Service, alert: Alert) -> str:
+    limit = whole_bytes(service.resources["limits"]["memory"])
+    # cAdvisor's series carry the container name, not the service's job.
+    usage = selector("container_memory_working_set_bytes", namespace=settings.namespace, container=service.name,
+                     image="!=")
     # The limit comes from the same stack file that sets it on the pods.
-    return f"max by (namespace, pod, container) ({usage}) / {limit} > {_fraction(t, threshold)}"
+    return f"max by (namespace, pod, container) ({usage}) / {limit} > {promql_threshold(alert)}"
 
 
-def _traffic_on_both_tracks(t: Target) -> str:
-    floor = number(t.config.canary.min_request_rate)
+def _traffic_on_both_tracks(settings: StackSettings, service: Service) -> str:
+    floor = number(settings.monitoring.canary.min_request_rate)
+    requests = service.metrics.signals["requests"].metric  # type: ignore[union-attr]
+    window = str(settings.monitoring.rate_window)
     return " ".join(
-        f"and on (namespace, job) ({sum_rate(t.series('requests', track=track), t.window)} > {floor})"
+        f"and on (namespace, job) ({sum_rate(service_scope(service, settings.namespace, track).selector(requests), window)} > {floor})"
         for track in (ON, OFF)
     )
 
 
-def _canary_errors(t: Target, threshold: float) -> str:
+def _worse_factor(settings: StackSettings) -> str:
+    return number(1 + settings.monitoring.canary.red_margin / 100)
+
+
+def _canary_errors(settings: StackSettings, service: Service, alert: Alert) -> str:
+    window = str(settings.monitoring.rate_window)
+
     def track_ratio(track: str) -> str:
-        return ratio(t.series("requests", track=track, code="=~" + SERVER_ERROR_CODES),
-                     t.series("requests", track=track), t.window)
+        return indicator_expr(alert.indicator, service, service_scope(service, settings.namespace, track), window)  # type: ignore[arg-type]
 
-    worse = number(1 + t.config.canary.red_margin / 100)
-    floor = number(t.config.canary.min_error_ratio / 100)
-    return (f"({track_ratio(ON)} > {worse} * {track_ratio(OFF)}) "
-            f"and ({track_ratio(ON)} > {floor}) {_traffic_on_both_tracks(t)}")
+    floor = number(settings.monitoring.canary.min_error_ratio / 100)
+    return (f"({track_ratio(ON)} > {_worse_factor(settings)} * {track_ratio(OFF)}) "
+            f"and ({track_ratio(ON)} > {floor}) {_traffic_on_both_tracks(settings, service)}")
 
 
-def _canary_latency(t: Target, threshold: float) -> str:
-    worse = number(1 + t.config.canary.red_margin / 100)
-    return f"({t.p95('latency', track=ON)} > {worse} * {t.p95('latency', track=OFF)}) {_traffic_on_both_tracks(t)}"
+def _canary_latency(settings: StackSettings, service: Service, alert: Alert) -> str:
+    window = str(settings.monitoring.rate_window)
+
+    def p95(track: str) -> str:
+        return indicator_expr(alert.indicator, service, service_scope(service, settings.namespace, track), window)  # type: ignore[arg-type]
+
+    return f"({p95(ON)} > {_worse_factor(settings)} * {p95(OFF)}) {_traffic_on_both_tracks(settings, service)}"
 
 
-EXPRESSIONS: dict[str, Callable[[Target, float], str]] = {
-    "ServerErrorRate": _server_errors,
-    "ErrorRateCritical": _server_errors,
-    "ErrorRateWarning": _server_errors,
-    "LatencyCritical": _latency("latency"),
-    "LatencyHigh": _latency("latency"),
-    "ResponseTimeoutRate": _timeouts,
-    "ServiceDown": _service_down,
-    "MemoryHigh": _memory,
-    "SessionCreationFailureRate": _failure_ratio("sessionCreationErrors", "sessionCreations"),
-    "SessionCreationLatencyHigh": _latency("sessionCreationDuration"),
-    "SseConnectionFailureRate": _failure_ratio("sseConnectionErrors", "sseConnections"),
-    "SseConnectionSuccessLow": _sse_success,
-    "SseStreamDurationHigh": _latency("sseStreamDuration"),
-    "CsrfValidationErrors": _rate_above("csrfValidationErrors"),
-    "ActiveSessionsHigh": _gauge_sum("activeSessions"),
-    "SessionIsolationBreach": _session_isolation,
-    "FirstTokenLatencyHigh": _latency("firstTokenLatency"),
-    "RateLimitViolations": _rate_limit,
-    "TokenValidationFailures": _rate_above("tokenValidationFailures"),
-    "ActiveTokenCacheHigh": _gauge_max_per_pod("activeTokenCache"),
-    "CanaryErrorRatioWorse": _canary_errors,
-    "CanaryLatencyWorse": _canary_latency,
+EXPRESSIONS: dict[AlertKind, Callable[[StackSettings, Service, Alert], str]] = {
+    AlertKind.INDICATOR: _indicator,
+    AlertKind.EXPR: _expr,
+    AlertKind.SERVICE_DOWN: _service_down,
+    AlertKind.MEMORY: _memory,
+    AlertKind.CANARY_ERRORS: _canary_errors,
+    AlertKind.CANARY_LATENCY: _canary_latency,
 }
 
 
-def applies(row: AlertDefault, settings: StackSettings, service: Service) -> bool:
-    """Does this catalog row guard this service? Decided by its contract, never by the stage."""
-    if row.name == "MemoryHigh":
+def applies(alert: Alert, settings: StackSettings, service: Service) -> bool:
+    """Does this alert guard this service? Decided by its contract, never by the stage."""
+    if not alert.enabled or alert.kind not in EXPRESSIONS:
+        return False
+    if alert.services is not None and service.name not in alert.services:
+        return False
+    if alert.kind is AlertKind.MEMORY:
         return "memory" in service.resources.get("limits", {})
-    contract = service.metrics
-    if contract is None:
+    if service.metrics is None:
         return False
-    if any(role not in contract.signals for role in row.roles):
+    if alert.kind is AlertKind.SERVICE_DOWN:
+        return True
+    if alert.kind is AlertKind.EXPR:
+        return all(service.has(role) for role in alert.roles)
+    if not alert.indicator.applies_to(service):  # type: ignore[union-attr]
         return False
-    if row.scope == CANARY:
-        return tracks_of(settings, service) == (OFF, ON)
-    return row.scope == SERVICE
+    if alert.kind in (AlertKind.CANARY_ERRORS, AlertKind.CANARY_LATENCY):
+        return tracks_of(settings, service) == (OFF, ON) and service.has("requests", "counter")
+    return True
 
 
-def alert_rule(row: AlertDefault, target: Target) -> Rule:
-    config = target.config
-    setting = config.alert(row.name)
-    shown = display_threshold(row, setting.threshold, config)
-    words = {"{threshold}": shown, "{for}": duration_text(seconds(setting.for_))}
-    return {
-        "alert": config.alert_name(row.name),
-        "expr": EXPRESSIONS[row.name](target, setting.threshold),
-        "for": setting.for_,
-        # `service` keeps the rules of different services distinct (promtool lints duplicates).
-        "labels": {"severity": setting.severity, "service": target.service.name},
-        "annotations": {
-            "summary": _fill(row.summary, words),
-            "description": _fill(row.description, words),
-            "runbook_url": config.runbook(row.name),
-        },
-    }
-
-
-def _fill(text: str, words: dict[str, str]) -> str:
+def fill_words(text: str, alert: Alert, settings: StackSettings) -> str:
+    words = {"{threshold}": display_threshold(alert, settings), "{for}": str(alert.for_)}
     for key, value in words.items():
         text = text.replace(key, value)
     return text
 
 
-def service_rules(settings: StackSettings, config: MonitoringConfig, service: Service) -> list[Rule]:
-    target = Target(settings, config, service)
-    return [
-        alert_rule(row, target)
-        for row in CATALOG.values()
-        if row.name in EXPRESSIONS and config.alert(row.name).enabled and applies(row, settings, service)
-    ]
+def alert_rule(settings: StackSettings, service: Service, alert: Alert) -> Rule:
+    monitoring = settings.monitoring
+    return {
+        "alert": monitoring.alert_name(alert.name),
+        "expr": EXPRESSIONS[alert.kind](settings, service, alert),
+        "for": str(alert.for_),
+        # `service` keeps the rules of different services distinct (promtool lints duplicates).
+        "labels": {"severity": alert.severity.value, "service": service.name},
+        "annotations": {
+            "summary": fill_words(alert.summary, alert, settings),
+            "description": fill_words(alert.description, alert, settings),
+            "runbook_url": monitoring.runbook(alert),
+        },
+    }
+
+
+def service_rules(settings: StackSettings, service: Service) -> list[Rule]:
+    return [alert_rule(settings, service, a) for a in settings.monitoring.alerts.values() if applies(a, settings, service)]
 
 
 def service_group_name(settings: StackSettings, service: str) -> str:
     return f"{settings.app}.{service}"
 
 
-def alert_groups(settings: StackSettings, config: MonitoringConfig) -> list[dict[str, Any]]:
+def alert_groups(settings: StackSettings) -> list[dict[str, Any]]:
     """One group per service, in roll order; services without a contract get only memory alerts."""
     groups = []
     for service in settings.services.values():
-        rules = service_rules(settings, config, service)
+        rules = service_rules(settings, service)
         if rules:
-            groups.append({"name": service_group_name(settings, service.name), "interval": config.evaluation_interval,
-                           "rules": rules})
+            groups.append({"name": service_group_name(settings, service.name),
+                           "interval": str(settings.monitoring.evaluation_interval), "rules": rules})
     return groups
+

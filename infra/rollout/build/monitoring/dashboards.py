@@ -1,10 +1,12 @@
 """Grafana dashboards per stack, built with grafana-foundation-sdk (Grafana 10.1 schema).
 
-The dashboards read the stage from live replica counts, so they are the same at every stage
-and a promote changes no dashboard.
+Every panel plots what the stack file declares: its indicators (built-in and its own) by track,
+its own alert expressions, and the workloads' replicas. The dashboards read the stage from the
+cluster (replica counts, or pod labels under the percentage strategy), so a promote changes none.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -12,16 +14,20 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import BigValueTextMode
 from grafana_foundation_sdk.models.dashboard import (
     DashboardRangeMapOptions, DataSourceRef, RangeMap, ValueMappingResult,
 )
 
-from rollout.spec.stack import Service, StackSettings
+from rollout.build.kubernetes import STAGE_LABEL, WEIGHT_LABEL, common_labels, workload_name
+from rollout.build.monitoring.alerts import applies
+from rollout.build.promql import (
+    fill_roles, histogram_quantile, indicator_expr, selector, service_scope, sum_rate,
+)
 from rollout.core.ladder import OFF, ON, tracks_of
-from rollout.build.kubernetes import common_labels, workload_name
-from rollout.build.monitoring.alerts import SERVER_ERROR_CODES, memory_bytes
-from rollout.spec.monitoring import MonitoringConfig
-from rollout.build.promql import selector
+from rollout.spec.defaults import ERROR_RATE, LATENCY_P95
+from rollout.spec.model import AlertKind, Indicator, Service, StackSettings, Strategy, Unit
+from rollout.spec.quantity import whole_bytes
 
 GRAFANA_VERSION = "10.1"  # the schema grafana-foundation-sdk==...!10.1.0 writes
 DATASOURCE_VAR = "datasource"
@@ -29,6 +35,9 @@ RATE = "$__rate_interval"  # Grafana widens it to at least four scrape intervals
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${%s}" % DATASOURCE_VAR)
 SIDECAR_LABEL = "grafana_dashboard"
 FOLDER_ANNOTATION = "grafana_folder"
+MAX_UID = 40  # Grafana's limit
+SERVICES_PER_DASHBOARD = 25  # keeps each dashboard ConfigMap far below Kubernetes' 1 MiB
+GRAFANA_UNITS = {Unit.PERCENT: "percentunit", Unit.SECONDS: "s", Unit.PER_SECOND: "cps", Unit.COUNT: "short"}
 
 
 @dataclass
@@ -43,7 +52,10 @@ class Layout:
 
 
 def dashboard_uid(settings: StackSettings, name: str) -> str:
-    return f"{settings.app}-{settings.stack}-{name}"[:40]
+    uid = f"{settings.app}-{settings.stack}-{name}"
+    if len(uid) <= MAX_UID:
+        return uid
+    return f"{uid[:MAX_UID - 9]}-{hashlib.sha256(uid.encode()).hexdigest()[:8]}"  # unique even when truncated
 
 
 def _query(expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
@@ -57,35 +69,21 @@ def _timeseries(layout: Layout, title: str, unit: str, queries: list[tuple[str, 
     return panel
 
 
-def _svc(settings: StackSettings, service: Service, role: str, **matchers: str) -> str:
-    contract = service.metrics
-    return selector(contract.signals[role].metric, settings.namespace, contract.job, **matchers)
+def _by_track(settings: StackSettings, service: Service, indicator: Indicator) -> str:
+    return indicator_expr(indicator, service, service_scope(service, settings.namespace), RATE, ("track",))
 
 
-def _rate(series: str, by: str = "") -> str:
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (rate({series}[{RATE}]))"
-
-
-def _ratio(errors: str, total: str, by: str = "track") -> str:
-    return f"({_rate(errors, by)} or 0 * {_rate(total, by)}) / {_rate(total, by)}"
-
-
-def _quantile(settings: StackSettings, service: Service, role: str, q: float, by: str = "track", **matchers: str) -> str:
-    contract = service.metrics
-    buckets = selector(f"{contract.signals[role].metric}_bucket", settings.namespace, contract.job, **matchers)
-    return f"histogram_quantile({q}, sum by ({by}, le) (rate({buckets}[{RATE}])))"
-
-
-def _has(service: Service, *roles: str) -> bool:
-    return service.metrics is not None and all(r in service.metrics.signals for r in roles)
+def _indicator_panel(layout: Layout, settings: StackSettings, service: Service, indicator: Indicator, span: int):
+    return _timeseries(layout, f"{service.name}: {indicator.title} by track", GRAFANA_UNITS[indicator.unit],
+                       [(_by_track(settings, service, indicator), "{{track}}")], span=span)
 
 
 def _on_share_of_replicas(settings: StackSettings, service: Service) -> str:
     on, off = workload_name(service.name, ON), workload_name(service.name, OFF)
     ns = settings.namespace
-    return (f'100 * sum(kube_deployment_spec_replicas{{namespace="{ns}", deployment="{on}"}}) / '
-            f'sum(kube_deployment_spec_replicas{{namespace="{ns}", deployment=~"{on}|{off}"}})')
+    replicas = "kube_deployment_spec_replicas"
+    return (f"100 * sum({selector(replicas, namespace=ns, deployment=on)}) / "
+            f"sum({selector(replicas, namespace=ns, deployment='=~' + on + '|' + off)})")
 
 
 def _stage_mappings(settings: StackSettings, service: Service) -> list[RangeMap]:
@@ -101,37 +99,49 @@ def _stage_mappings(settings: StackSettings, service: Service) -> list[RangeMap]
     ]
 
 
-def rollout_overview(settings: StackSettings, config: MonitoringConfig):
+def _stage_panels(layout: Layout, settings: StackSettings, service: Service) -> list[Any]:
+    if settings.strategy is Strategy.PERCENTAGE:
+        # One Deployment: the stage and weight are labels of its pods (kube-state-metrics must allow them).
+        pods = selector("kube_pod_labels", namespace=settings.namespace, label_app=service.name)
+        stage_label, weight_label = (f"label_{k.replace('.', '_').replace('/', '_')}" for k in (STAGE_LABEL, WEIGHT_LABEL))
+        query = _query(f"count by ({stage_label}, {weight_label}) ({pods})",
+                       "{{%s}} (weight {{%s}}%%)" % (stage_label, weight_label)).instant()
+        return [stat.Panel().id(layout.take()).title(f"Current stage and weight of {service.name} (from pod labels)")
+                .unit("short").datasource(DATASOURCE).with_target(query).text_mode(BigValueTextMode.NAME)
+                .height(4).span(16)]
+    replicas = _on_share_of_replicas(settings, service)
+    return [
+        stat.Panel().id(layout.take()).title(f"Current stage ({service.name}, from replicas)").unit("percent")
+        .datasource(DATASOURCE).with_target(_query(replicas, "stage")).mappings(_stage_mappings(settings, service))
+        .height(4).span(8),
+        stat.Panel().id(layout.take()).title(f"Effective weight of {service.name} (% of replicas on the on track)")
+        .unit("percent").datasource(DATASOURCE).with_target(_query(replicas, "effective")).height(4).span(8),
+    ]
+
+
+def rollout_overview(settings: StackSettings):
     layout = Layout()
     dash = _dashboard(settings, "rollout", f"{settings.app} {settings.stack}: rollout overview")
-    flagged = [s for s in settings.services.values() if tracks_of(settings, s) == (OFF, ON)]
+    flagged = [s for s in settings.services.values() if s.has_flags]
     dash = dash.with_row(db.Row("Stage and weights").id(layout.take()))
     for service in flagged:
-        replicas = _on_share_of_replicas(settings, service)
-        dash = dash.with_panel(
-            stat.Panel().id(layout.take()).title(f"Current stage ({service.name}, from replicas)").unit("percent")
-            .datasource(DATASOURCE).with_target(_query(replicas, "stage")).mappings(_stage_mappings(settings, service))
-            .height(4).span(8)
-        ).with_panel(
-            stat.Panel().id(layout.take()).title(f"Effective weight of {service.name} (% of replicas on the on track)")
-            .unit("percent").datasource(DATASOURCE).with_target(_query(replicas, "effective")).height(4).span(8)
-        )
-        if _has(service, "requests"):
-            share = f"{_rate(_svc(settings, service, 'requests', track=ON))} / {_rate(_svc(settings, service, 'requests'))}"
+        for panel in _stage_panels(layout, settings, service):
+            dash = dash.with_panel(panel)
+        if tracks_of(settings, service) == (OFF, ON) and service.has("requests", "counter"):
+            requests = service.metrics.signals["requests"].metric  # type: ignore[union-attr]
+            scope = service_scope(service, settings.namespace)
+            share = f"{sum_rate(scope.on_track(ON).selector(requests), RATE, ())} / {sum_rate(scope.selector(requests), RATE, ())}"
             dash = dash.with_panel(
                 stat.Panel().id(layout.take()).title(f"Flag adoption of {service.name} (% of traffic on the on track)")
                 .unit("percentunit").datasource(DATASOURCE).with_target(_query(share, "on track")).height(4).span(8)
             )
-    dash = dash.with_row(db.Row("Canary versus baseline").id(layout.take()))
+    dash = dash.with_row(db.Row("Canary versus baseline: the gate's checks by track").id(layout.take()))
     for service in flagged:
-        if _has(service, "requests"):
-            errors = _ratio(_svc(settings, service, "requests", code="=~" + SERVER_ERROR_CODES), _svc(settings, service, "requests"))
-            dash = dash.with_panel(_timeseries(layout, f"{service.name}: 5xx ratio by track", "percentunit", [(errors, "{{track}}")]))
-        if _has(service, "latency"):
-            p95 = _quantile(settings, service, "latency", 0.95)
-            dash = dash.with_panel(_timeseries(layout, f"{service.name}: p95 latency by track", "s", [(p95, "{{track}}")]))
+        for threshold in settings.gates.checks.values():
+            if threshold.indicator.applies_to(service):
+                dash = dash.with_panel(_indicator_panel(layout, settings, service, threshold.indicator, 12))
     dash = dash.with_row(db.Row("Alerts").id(layout.take()))
-    firing = f'sum by (alertname, severity, job) (ALERTS{{alertstate="firing", namespace="{settings.namespace}"}})'
+    firing = f'sum by (alertname, severity, job) ({selector("ALERTS", alertstate="firing", namespace=settings.namespace)})'
     dash = dash.with_panel(
         table.Panel().id(layout.take()).title("Firing alerts (count)").unit("short").datasource(DATASOURCE)
         .with_target(_query(firing, "{{alertname}}").instant().format("table")).height(8).span(24)
@@ -139,12 +149,12 @@ def rollout_overview(settings: StackSettings, config: MonitoringConfig):
     return dash
 
 
-def service_health(settings: StackSettings, config: MonitoringConfig):
+def service_health(settings: StackSettings, services: list[Service], page: int):
     layout = Layout()
-    dash = _dashboard(settings, "services", f"{settings.app} {settings.stack}: service health")
-    for service in settings.services.values():
-        if service.metrics is None:
-            continue
+    name = "services" if page == 1 else f"services-{page}"
+    title = f"{settings.app} {settings.stack}: service health" + (f" ({page})" if page > 1 else "")
+    dash = _dashboard(settings, name, title)
+    for service in services:
         dash = dash.with_row(db.Row(service.name).id(layout.take()))
         for panel in _service_panels(settings, service, layout):
             dash = dash.with_panel(panel)
@@ -152,52 +162,33 @@ def service_health(settings: StackSettings, config: MonitoringConfig):
 
 
 def _service_panels(settings: StackSettings, service: Service, layout: Layout) -> list[Any]:
-    s = lambda role, **m: _svc(settings, service, role, **m)  # noqa: E731
+    scope = service_scope(service, settings.namespace)
     name = service.name
     panels = []
-    if _has(service, "requests"):
+    if service.has("requests", "counter"):
+        requests = service.metrics.signals["requests"].metric  # type: ignore[union-attr]
         panels.append(_timeseries(layout, f"{name}: requests per second by track", "reqps",
-                                  [(_rate(s("requests"), "track"), "{{track}}")], span=8))
+                                  [(sum_rate(scope.selector(requests), RATE, ("track",)), "{{track}}")], span=8))
         panels.append(_timeseries(layout, f"{name}: errors per second by status code", "reqps",
-                                  [(_rate(s("requests", code="!~" + "2..|3.."), "code"), "{{code}}")], span=8))
-    if _has(service, "latency"):
+                                  [(sum_rate(scope.selector(requests, code="!~2..|3.."), RATE, ("code",)), "{{code}}")], span=8))
+    if service.has("latency", "histogram"):
+        latency = service.metrics.signals["latency"].metric  # type: ignore[union-attr]
         panels.append(_timeseries(layout, f"{name}: request latency P50/P95/P99", "s", [
-            (_quantile(settings, service, "latency", q, by="job"), f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)
+            (histogram_quantile(q, latency, scope, RATE, ("job",)), f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)
         ], span=8))
-    if _has(service, "sessionCreations", "sessionCreationErrors"):
-        success = f"1 - ({_ratio(s('sessionCreationErrors'), s('sessionCreations'))})"
-        panels.append(_timeseries(layout, f"{name}: session creation success rate", "percentunit", [(success, "{{track}}")], span=8))
-    if _has(service, "sseConnections", "sseConnectionErrors"):
-        success = f"1 - ({_ratio(s('sseConnectionErrors'), s('sseConnections'))})"
-        panels.append(_timeseries(layout, f"{name}: SSE connection success rate", "percentunit", [(success, "{{track}}")], span=8))
-    error_roles = [r for r in ("sessionCreationErrors", "sseConnectionErrors", "csrfValidationErrors",
-                               "tokenValidationFailures", "responseTimeouts") if _has(service, r)]
-    if error_roles:
-        panels.append(_timeseries(layout, f"{name}: errors by type (per second)", "cps",
-                                  [(_rate(s(role)), role) for role in error_roles], span=8))
-    for role, title in (("sessionCreationDuration", "session creation time p95"), ("sseStreamDuration", "SSE stream duration p95"),
-                        ("firstTokenLatency", "first-token latency p95"), ("interTokenLatency", "inter-token latency p95")):
-        if _has(service, role):
-            panels.append(_timeseries(layout, f"{name}: {title}", "s",
-                                      [(_quantile(settings, service, role, 0.95), "{{track}}")], span=8))
-    if _has(service, "activeSessions"):
-        panels.append(_timeseries(layout, f"{name}: active sessions", "short",
-                                  [(f"sum by (track) ({s('activeSessions')})", "{{track}}")], span=8))
-    if _has(service, "rateLimitViolations"):
-        panels.append(_timeseries(layout, f"{name}: rate-limit violations (per hour)", "short",
-                                  [(f"3600 * {_rate(s('rateLimitViolations'), 'track')}", "{{track}}")], span=8))
-    token_queries = [(_rate(s(role)), label) for role, label in
-                     (("tokensIssued", "issued"), ("tokenValidationFailures", "validation failures")) if _has(service, role)]
-    if token_queries:
-        panels.append(_timeseries(layout, f"{name}: token issuance and validation (per second)", "cps", token_queries, span=8))
-    if _has(service, "activeTokenCache"):
-        panels.append(_timeseries(layout, f"{name}: active token cache size", "short",
-                                  [(f"max by (pod) ({s('activeTokenCache')})", "{{pod}}")], span=8))
+    for indicator in settings.indicators.values():
+        if indicator.name not in (ERROR_RATE, LATENCY_P95) and indicator.applies_to(service):
+            panels.append(_indicator_panel(layout, settings, service, indicator, 8))
+    for alert in settings.monitoring.alerts.values():
+        if alert.kind is AlertKind.EXPR and applies(alert, settings, service):
+            expr = fill_roles(alert.expr, service, scope, RATE)  # type: ignore[arg-type]
+            panels.append(_timeseries(layout, f"{name}: {alert.name} (fires {'above' if alert.above else 'below'} "
+                                              f"{alert.threshold:g})", "short", [(expr, alert.name)], span=8))
     limit = service.resources.get("limits", {}).get("memory")
     if limit:
-        usage = (f'max by (pod) (container_memory_working_set_bytes{{namespace="{settings.namespace}", '
-                 f'container="{service.name}", image!=""}}) / {memory_bytes(limit)}')
-        panels.append(_timeseries(layout, f"{name}: memory used of the {limit} limit", "percentunit", [(usage, "{{pod}}")], span=8))
+        usage = selector("container_memory_working_set_bytes", namespace=settings.namespace, container=service.name, image="!=")
+        panels.append(_timeseries(layout, f"{name}: memory used of the {limit} limit", "percentunit",
+                                  [(f"max by (pod) ({usage}) / {whole_bytes(limit)}", "{{pod}}")], span=8))
     return panels
 
 
@@ -209,14 +200,17 @@ def _dashboard(settings: StackSettings, name: str, title: str):
     )
 
 
-BUILDERS = {"rollout": rollout_overview, "services": service_health}
+def builders(settings: StackSettings) -> list[Any]:
+    measured = [s for s in settings.services.values() if s.metrics is not None]
+    pages = [measured[i:i + SERVICES_PER_DASHBOARD] for i in range(0, len(measured), SERVICES_PER_DASHBOARD)]
+    return [rollout_overview(settings), *(service_health(settings, page, i) for i, page in enumerate(pages, 1))]
 
 
-def dashboards(settings: StackSettings, config: MonitoringConfig) -> dict[str, dict[str, Any]]:
+def dashboards(settings: StackSettings) -> dict[str, dict[str, Any]]:
     """uid -> dashboard JSON model."""
     out = {}
-    for builder in BUILDERS.values():
-        model = json.loads(json.dumps(builder(settings, config).build(), cls=JSONEncoder))
+    for builder in builders(settings):
+        model = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
         out[model["uid"]] = model
     return out
 
@@ -225,7 +219,7 @@ def dashboard_json(model: dict[str, Any]) -> str:
     return json.dumps(model, indent=2, sort_keys=True) + "\n"
 
 
-def dashboard_config_maps(settings: StackSettings, config: MonitoringConfig) -> list[dict[str, Any]]:
+def dashboard_config_maps(settings: StackSettings) -> list[dict[str, Any]]:
     """One ConfigMap per dashboard for Grafana's sidecar to pick up."""
     return [
         {
@@ -235,9 +229,9 @@ def dashboard_config_maps(settings: StackSettings, config: MonitoringConfig) -> 
                 "name": f"dashboard-{uid}",
                 "namespace": settings.namespace,
                 "labels": {**common_labels(settings), SIDECAR_LABEL: "1"},
-                "annotations": {FOLDER_ANNOTATION: config.dashboard_folder},
+                "annotations": {FOLDER_ANNOTATION: settings.monitoring.dashboard_folder},
             },
             "data": {f"{uid}.json": dashboard_json(model)},
         }
-        for uid, model in dashboards(settings, config).items()
+        for uid, model in dashboards(settings).items()
     ]

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout.spec.stack import Service, StackSettings
+from rollout.spec.model import Service, StackSettings
 from rollout.build.kubernetes import APP_LABEL, TRACK_LABEL, common_labels
-from rollout.spec.monitoring import MonitoringConfig
 
 METRICS_PORT = "http"  # the container port workloads names; metrics are served on it
 
 
-def pod_monitor(settings: StackSettings, config: MonitoringConfig, service: Service) -> dict[str, Any]:
+def pod_monitor(settings: StackSettings, service: Service) -> dict[str, Any]:
     contract = service.metrics
     return {
         "apiVersion": "monitoring.coreos.com/v1",
@@ -18,7 +17,7 @@ def pod_monitor(settings: StackSettings, config: MonitoringConfig, service: Serv
         "metadata": {
             "name": service.name,
             "namespace": settings.namespace,
-            "labels": {APP_LABEL: service.name, **common_labels(settings), **config.resource_labels},
+            "labels": {APP_LABEL: service.name, **common_labels(settings), **settings.monitoring.resource_labels},
         },
         "spec": {
             # Selects the app, not the track: both tracks are scraped the same way.
@@ -27,7 +26,7 @@ def pod_monitor(settings: StackSettings, config: MonitoringConfig, service: Serv
             "podMetricsEndpoints": [{
                 "port": METRICS_PORT,
                 "path": contract.path,
-                "interval": config.scrape_interval,
+                "interval": str(settings.monitoring.scrape_interval),
                 "relabelings": [
                     # The operator already sets namespace and pod; job and track follow the convention.
                     {"action": "replace", "targetLabel": "job", "replacement": contract.job},
@@ -41,5 +40,5 @@ def pod_monitor(settings: StackSettings, config: MonitoringConfig, service: Serv
     }
 
 
-def pod_monitors(settings: StackSettings, config: MonitoringConfig) -> list[dict[str, Any]]:
-    return [pod_monitor(settings, config, s) for s in settings.services.values() if s.metrics is not None]
+def pod_monitors(settings: StackSettings) -> list[dict[str, Any]]:
+    return [pod_monitor(settings, s) for s in settings.services.values() if s.metrics is not None]

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout.spec.stack import StackSettings
+from rollout.spec.model import StackSettings
 from rollout.build.kubernetes import common_labels, config_secret
-from rollout.spec.monitoring import MonitoringConfig
 
 PAGERDUTY, SLACK = "pagerduty", "slack"
 ROUTING_KEY, WEBHOOK_URL = "PAGERDUTY_ROUTING_KEY", "SLACK_WEBHOOK_URL"
@@ -27,9 +26,10 @@ def secret_name(settings: StackSettings) -> str:
     return f"{settings.app}-alertmanager"
 
 
-def routing_secret(settings: StackSettings, config: MonitoringConfig) -> dict[str, Any]:
-    keys = {ROUTING_KEY: config.routing.pagerduty_secret, WEBHOOK_URL: config.routing.slack_secret}
-    labels = {**common_labels(settings), **config.resource_labels}
+def routing_secret(settings: StackSettings) -> dict[str, Any]:
+    routing = settings.monitoring.routing
+    keys = {ROUTING_KEY: routing.pagerduty_secret, WEBHOOK_URL: routing.slack_secret}
+    labels = {**common_labels(settings), **settings.monitoring.resource_labels}
     return config_secret(settings, secret_name(settings), labels, keys)
 
 
@@ -37,8 +37,8 @@ def _matcher(severity: str) -> dict[str, str]:
     return {"name": "severity", "value": severity, "matchType": "="}
 
 
-def alertmanager_config(settings: StackSettings, config: MonitoringConfig) -> dict[str, Any]:
-    routing = config.routing
+def alertmanager_config(settings: StackSettings) -> dict[str, Any]:
+    routing = settings.monitoring.routing
     secret = secret_name(settings)
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
@@ -46,15 +46,15 @@ def alertmanager_config(settings: StackSettings, config: MonitoringConfig) -> di
         "metadata": {
             "name": config_name(settings),
             "namespace": settings.namespace,
-            "labels": {**common_labels(settings), **config.resource_labels},
+            "labels": {**common_labels(settings), **settings.monitoring.resource_labels},
         },
         "spec": {
             "route": {
                 "receiver": FALLBACK_RECEIVER,
                 "groupBy": list(routing.group_by),
-                "groupWait": routing.group_wait,
-                "groupInterval": routing.group_interval,
-                "repeatInterval": routing.repeat_interval,
+                "groupWait": str(routing.group_wait),
+                "groupInterval": str(routing.group_interval),
+                "repeatInterval": str(routing.repeat_interval),
                 "routes": [{"receiver": receiver, "matchers": [_matcher(sev)]} for sev, receiver in ROUTES],
             },
             "receivers": [
@@ -86,12 +86,12 @@ def operator_receiver(settings: StackSettings, receiver: str) -> str:
     return f"{settings.namespace}/{config_name(settings)}/{receiver}"
 
 
-def equivalent_alertmanager_config(settings: StackSettings, config: MonitoringConfig) -> dict[str, Any]:
+def equivalent_alertmanager_config(settings: StackSettings) -> dict[str, Any]:
     """What the operator generates from the AlertmanagerConfig, with placeholder secrets.
 
     Like the operator, the stack's subtree only sees alerts from its own namespace.
     """
-    routing = config.routing
+    routing = settings.monitoring.routing
     name = lambda receiver: operator_receiver(settings, receiver)  # noqa: E731
     return {
         "route": {
@@ -100,9 +100,9 @@ def equivalent_alertmanager_config(settings: StackSettings, config: MonitoringCo
                 "receiver": name(FALLBACK_RECEIVER),
                 "matchers": [f'namespace="{settings.namespace}"'],
                 "group_by": list(routing.group_by),
-                "group_wait": routing.group_wait,
-                "group_interval": routing.group_interval,
-                "repeat_interval": routing.repeat_interval,
+                "group_wait": str(routing.group_wait),
+                "group_interval": str(routing.group_interval),
+                "repeat_interval": str(routing.repeat_interval),
                 "continue": True,
                 "routes": [{"receiver": name(receiver), "matchers": [f'severity="{sev}"']} for sev, receiver in ROUTES],
             }],

@@ -2,18 +2,18 @@
 
 Each SLO records its error ratio over every window the alerts read, then pages when both a
 long and a short window burn the budget fast (14.4x over 1h/5m, 6x over 6h/30m) and opens a
-ticket when it burns slowly (3x over 1d/2h, 1x over 3d/6h).
+ticket when it burns slowly (3x over 1d/2h, 1x over 3d/6h). The windows come from the burn table.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from rollout.spec.stack import StackSettings
-from rollout.build.monitoring.alerts import Rule
-from rollout.spec.catalog import CATALOG
-from rollout.spec.monitoring import MonitoringConfig, Slo, duration_text, seconds
-from rollout.build.promql import number, ratio, selector
+from rollout.build.monitoring.alerts import Rule, fill_words
+from rollout.build.promql import SERVICE_LABELS, error_series, job_of, number, ratio, service_scope
+from rollout.spec import defaults
+from rollout.spec.duration import Duration
+from rollout.spec.model import AlertKind, Slo, StackSettings
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,10 @@ class BurnWindow:
     short: str
 
 
-PAGE = (BurnWindow(14.4, "1h", "5m"), BurnWindow(6, "6h", "30m"))
-TICKET = (BurnWindow(3, "1d", "2h"), BurnWindow(1, "3d", "6h"))
-RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+PAGE = tuple(BurnWindow(*row) for row in defaults.PAGE_BURNS)
+TICKET = tuple(BurnWindow(*row) for row in defaults.TICKET_BURNS)
+# Every window an alert reads, shortest first.
+RATE_WINDOWS = tuple(sorted({w for b in PAGE + TICKET for w in (b.long, b.short)}, key=lambda w: Duration.parse(w)))
 ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window, e.g. slo:sli_error:ratio_rate5m
 
 
@@ -34,33 +35,27 @@ def error_ratio_record(window: str) -> str:
 
 
 def slo_labels(settings: StackSettings, slo: Slo) -> dict[str, str]:
-    job = settings.services[slo.service].metrics.job
-    return {"slo": slo.name, "namespace": settings.namespace, "job": job}
-
-
-def _series(settings: StackSettings, slo: Slo) -> tuple[str, str]:
-    contract = settings.services[slo.service].metrics
-    total = selector(contract.signals[slo.total].metric, settings.namespace, contract.job)
-    matchers = {"code": "=~" + slo.error_codes} if slo.error_codes else {}
-    errors = selector(contract.signals[slo.errors].metric, settings.namespace, contract.job, **matchers)
-    return errors, total
+    return {"slo": slo.name, "namespace": settings.namespace, "job": job_of(settings.services[slo.service])}
 
 
 def recording_rules(settings: StackSettings, slo: Slo) -> list[Rule]:
-    errors, total = _series(settings, slo)
+    service = settings.services[slo.service]
+    errors, total, may_be_absent = error_series(slo.indicator, service, service_scope(service, settings.namespace))
     labels = {"slo": slo.name}
     rules: list[Rule] = [
-        {"record": error_ratio_record(w), "expr": ratio(errors, total, w), "labels": labels} for w in RATE_WINDOWS
+        {"record": error_ratio_record(w), "expr": ratio(errors, total, w, SERVICE_LABELS, may_be_absent), "labels": labels}
+        for w in RATE_WINDOWS
     ]
-    selected = f'{error_ratio_record("5m")}{{slo="{slo.name}"}}'
-    if slo.window not in RATE_WINDOWS:
+    window = str(slo.window)
+    selected = f'{error_ratio_record(RATE_WINDOWS[0])}{{slo="{slo.name}"}}'
+    if window not in RATE_WINDOWS:
         # A 30d rate() would read every sample of the month; the average of 5m ratios is cheap.
-        rules.append({"record": error_ratio_record(slo.window), "expr": f"avg_over_time({selected}[{slo.window}])",
+        rules.append({"record": error_ratio_record(window), "expr": f"avg_over_time({selected}[{window}])",
                       "labels": labels})
     rules += [
         {"record": "slo:objective:ratio", "expr": f"vector({number(slo.objective / 100)})", "labels": slo_labels(settings, slo)},
         {"record": "slo:error_budget:remaining_ratio",
-         "expr": f'1 - {error_ratio_record(slo.window)}{{slo="{slo.name}"}} / {number(slo.budget)}', "labels": labels},
+         "expr": f'1 - {error_ratio_record(window)}{{slo="{slo.name}"}} / {number(slo.budget)}', "labels": labels},
     ]
     return rules
 
@@ -72,26 +67,23 @@ def _burn_condition(slo: Slo, windows: tuple[BurnWindow, ...]) -> str:
     return " or ".join(f"({over(w.long, w.factor)} and {over(w.short, w.factor)})" for w in windows)
 
 
-def burn_alerts(config: MonitoringConfig, slo: Slo) -> list[Rule]:
+def burn_alerts(settings: StackSettings, slo: Slo) -> list[Rule]:
+    monitoring = settings.monitoring
     out = []
-    for name, windows, shown in (("SloBudgetBurnFast", PAGE, "14.4x"), ("SloBudgetBurnSlow", TICKET, "3x")):
-        setting = config.alert(name)
-        if not setting.enabled:
+    for alert in monitoring.enabled_alerts:
+        windows = {AlertKind.SLO_FAST: PAGE, AlertKind.SLO_SLOW: TICKET}.get(alert.kind)
+        if windows is None:
             continue
-        row = CATALOG[name]
-        words = {"{threshold}": shown, "{for}": duration_text(seconds(setting.for_))}
-        description = row.description
-        for key, value in words.items():
-            description = description.replace(key, value)
+        summary = fill_words(alert.summary, alert, settings)
         out.append({
-            "alert": config.alert_name(name),
+            "alert": monitoring.alert_name(alert.name),
             "expr": _burn_condition(slo, windows),
-            "for": setting.for_,
-            "labels": {"severity": setting.severity, "service": slo.service, "slo": slo.name},
+            "for": str(alert.for_),
+            "labels": {"severity": alert.severity.value, "service": slo.service, "slo": slo.name},
             "annotations": {
-                "summary": f"{slo.description}: {row.summary[0].lower()}{row.summary[1:]}",
-                "description": description,
-                "runbook_url": config.runbook(name),
+                "summary": f"{slo.description}: {summary[0].lower()}{summary[1:]}",
+                "description": fill_words(alert.description, alert, settings),
+                "runbook_url": monitoring.runbook(alert),
             },
         })
     return out
@@ -101,13 +93,13 @@ def slo_group_name(settings: StackSettings, slo: Slo) -> str:
     return f"{settings.app}.slo.{slo.name}"
 
 
-def slo_groups(settings: StackSettings, config: MonitoringConfig) -> list[dict[str, Any]]:
+def slo_groups(settings: StackSettings) -> list[dict[str, Any]]:
     """Records first: a group evaluates in order, so the alerts read this round's ratios."""
     return [
         {
             "name": slo_group_name(settings, slo),
-            "interval": config.evaluation_interval,
-            "rules": recording_rules(settings, slo) + burn_alerts(config, slo),
+            "interval": str(settings.monitoring.evaluation_interval),
+            "rules": recording_rules(settings, slo) + burn_alerts(settings, slo),
         }
-        for slo in config.slos
+        for slo in settings.monitoring.slos
     ]

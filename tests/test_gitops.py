@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -270,6 +269,3 @@ def test_an_operator_stack_without_a_repository_is_a_usage_error(repo, rollout, 
     result = rollout("-C", repo, "render", "prod", "--out", outside / "out", "--operator-stack", outside / "s.yaml")
     assert result.code == 2 and "--repo" in result.err
 
-
-def test_git_is_needed_only_by_the_gitops_commands():
-    assert shutil.which("git"), "git is missing"

@@ -9,18 +9,20 @@ import argparse
 import json
 import os
 import sys
-import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rollout.cli import gitrepo
 from rollout.cli.project import find_project_dir, open_stack, project_dir_option
-from rollout.core import transitions
 from rollout.errors import ConfigError, RolloutError, UsageError
 from rollout.output.comment import DEFAULT_BUDGET, GITHUB_LIMIT, StackReview, comment_body, stack_review
-from rollout.output.plan import build_plan_between
 from rollout.spec.stack import StackSettings, parse_stack, read_yaml, stack_name_from_path
+
+if TYPE_CHECKING:
+    from rollout.spec.gitops import GitOpsConfig
+
+# git (subprocess), transitions and uuid are imported inside the commands: every other command
+# registers these parsers, and `rollout status` should not pay for them.
 
 GITHUB_OUTPUT_ENV = "GITHUB_OUTPUT"
 
@@ -33,6 +35,8 @@ def _project(args: argparse.Namespace) -> Path:
 
 def skip_problem(before: StackSettings, after: StackSettings) -> str | None:
     """Why moving from the old file's stage to the new one skips stages neither file allows to skip."""
+    from rollout.core import transitions
+
     if before.stage not in after.stage_names:
         return None
     start, end = after.index_of(before.stage), after.index_of(after.stage)
@@ -49,6 +53,9 @@ def skip_problem(before: StackSettings, after: StackSettings) -> str | None:
 
 
 def review_stack(project: Path, base: str, base_name: str, name: str) -> StackReview:
+    from rollout.cli import gitrepo
+    from rollout.output.plan import build_plan_between
+
     stack = stack_name_from_path(Path(name))
     _, after = open_stack(stack, project)
     notes: list[str] = []
@@ -74,6 +81,8 @@ def review_stack(project: Path, base: str, base_name: str, name: str) -> StackRe
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from rollout.cli import gitrepo
+
     project = _project(args)
     base = gitrepo.merge_base(project, args.base)
     changed, deleted = gitrepo.changed_stack_files(project, base)
@@ -96,6 +105,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 # -- changed -----------------------------------------------------------------------
 
 def cmd_changed(args: argparse.Namespace) -> int:
+    from rollout.cli import gitrepo
+
     project = _project(args)
     changed, _ = gitrepo.changed_stack_files(project, gitrepo.merge_base(project, args.base))
     stacks = [stack_name_from_path(Path(name)) for name in changed]
@@ -105,7 +116,7 @@ def cmd_changed(args: argparse.Namespace) -> int:
 
 # -- commit-rollback -----------------------------------------------------------------
 
-def open_with_gitops(stack: str, project: Path):
+def open_with_gitops(stack: str, project: Path) -> tuple[Path, StackSettings, GitOpsConfig]:
     """The stack and its rollout:gitops section.
 
     Until the stack parser knows rollout:gitops, the section is read here and left out of what
@@ -137,6 +148,7 @@ def _ledger_file(path: Path, settings: StackSettings) -> Path | None:
 
 
 def _last_rollback_reason(path: Path, settings: StackSettings) -> str:
+    from rollout.core import transitions
     from rollout.core.ledger import open_ledger
     from rollout.spec.gates import parse_gates
 
@@ -149,6 +161,8 @@ def _last_rollback_reason(path: Path, settings: StackSettings) -> str:
 
 
 def _github_output(target: str | None, values: dict[str, str]) -> None:
+    import uuid
+
     if not target:
         return
     with open(target, "a", encoding="utf-8") as out:
@@ -158,6 +172,9 @@ def _github_output(target: str | None, values: dict[str, str]) -> None:
 
 
 def cmd_commit_rollback(args: argparse.Namespace) -> int:
+    import time
+
+    from rollout.cli import gitrepo
     from rollout.spec.gitops import PULL_REQUEST
     from rollout.spec.yaml12 import load_yaml
 

@@ -25,8 +25,6 @@ from pulumi_policy import (  # noqa: E402
 )
 
 BY_NAME = {p.name: p for p in policies.POLICIES}
-TYPES = {"Deployment": "kubernetes:apps/v1:Deployment", "ConfigMap": "kubernetes:core/v1:ConfigMap",
-         "PodDisruptionBudget": "kubernetes:policy/v1:PodDisruptionBudget"}
 
 
 def pulumi_type(manifest: dict) -> str:

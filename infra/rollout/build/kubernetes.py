@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from rollout.errors import UsageError
-from rollout.spec.model import Service, StackSettings
+from rollout.spec.model import PodSecurity, Service, StackSettings
 from rollout.core.ladder import ON, STABLE, StageState
 
 Manifest = dict[str, Any]
@@ -146,6 +146,26 @@ def secret_manifest(settings: StackSettings, service: Service) -> Manifest | Non
     return config_secret(settings, f"{service.name}-secrets", labels, dict(service.secret_env))
 
 
+def pod_security_context(security: PodSecurity) -> dict[str, Any]:
+    context: dict[str, Any] = {"runAsNonRoot": security.run_as_non_root}
+    for key, value in (("runAsUser", security.run_as_user), ("runAsGroup", security.run_as_group),
+                       ("fsGroup", security.fs_group)):
+        if value is not None:
+            context[key] = value
+    context["seccompProfile"] = {"type": security.seccomp_profile}
+    return context
+
+
+def container_security_context(security: PodSecurity) -> dict[str, Any]:
+    capabilities: dict[str, list[str]] = {"drop": ["ALL"]}  # the restricted profile drops everything
+    if security.add_capabilities:
+        capabilities["add"] = list(security.add_capabilities)
+    context: dict[str, Any] = {"allowPrivilegeEscalation": security.allow_privilege_escalation, "capabilities": capabilities}
+    if security.read_only_root_filesystem:
+        context["readOnlyRootFilesystem"] = True
+    return context
+
+
 def deployment(
     settings: StackSettings, service: Service, track: str, replicas: int, config_map: str, has_secret: bool,
     stage_labels: dict[str, str] | None = None,
@@ -156,6 +176,7 @@ def deployment(
     if has_secret:
         env_from.append({"secretRef": {"name": f"{service.name}-secrets"}})
     probe = {"httpGet": {"path": service.health_path, "port": "http"}}
+    security = service.security
     container: dict[str, Any] = {
         "name": service.name,
         "image": image,
@@ -165,6 +186,7 @@ def deployment(
         "livenessProbe": {
             **probe, "initialDelaySeconds": 15, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3,
         },
+        "securityContext": container_security_context(security),
     }
     if service.resources:
         container["resources"] = {section: dict(values) for section, values in service.resources.items()}
@@ -184,7 +206,12 @@ def deployment(
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
             "template": {
                 "metadata": {"labels": {**labels, **(stage_labels or {})}},
-                "spec": {"containers": [container], "terminationGracePeriodSeconds": 30},
+                "spec": {
+                    "automountServiceAccountToken": security.automount_service_account_token,
+                    "securityContext": pod_security_context(security),
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": 30,
+                },
             },
         },
     }

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from rollout.core import transitions
 from rollout.cli import gates as gates_cli  # gates: gate/watch/history, promote --gate, ledger records
+from rollout.cli import review as review_cli  # gitops: review, changed, commit-rollback
 from rollout.errors import RolloutError, UsageError
 from rollout.build.resources import build_manifests
 from rollout.output.plan import build_plan, plan_json, plan_text
@@ -79,7 +80,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- render ------------------------------------------------------------------
 
 def cmd_render(args: argparse.Namespace) -> int:
-    _, settings = open_stack(args.stack, project_dir_option(args))
+    path, settings = open_stack(args.stack, project_dir_option(args))
     stage = settings.stage_named(args.stage).name if args.stage else settings.stage
     documents = render_documents(build_manifests(settings, stage))
     out = Path(args.out)
@@ -87,7 +88,31 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out} is a file; give a folder")
     write_documents(documents, out)
     print(f"rendered {len(documents)} resources of {settings.stack} at stage {stage} to {out}")
+    if args.operator_stack:
+        _write_operator_stack(args, path.parent, settings)
     return 0
+
+
+def _write_operator_stack(args: argparse.Namespace, project: Path, settings) -> None:
+    """The Pulumi Kubernetes Operator Stack that deploys this stack from git (pull-based GitOps)."""
+    from rollout.build.operator import OperatorSource, operator_stack
+    from rollout.cli.gitrepo import git
+    from rollout.output.render import to_yaml
+
+    repo = args.repo or git(project, "remote", "get-url", "origin", check=False).strip()
+    if not repo:
+        raise UsageError("--operator-stack needs --repo URL (the project has no git remote named origin)")
+    source = OperatorSource(
+        repo=repo, branch=args.branch, repo_dir=git(project, "rev-parse", "--show-prefix", check=False).strip(),
+        namespace=args.operator_namespace, backend=args.backend or os.environ.get("PULUMI_BACKEND_URL") or None,
+        secrets_provider=args.secrets_provider, stack_name=args.pulumi_stack,
+    )
+    target = Path(args.operator_stack)
+    if target.is_dir():
+        raise UsageError(f"--operator-stack {target} is a folder; give a file name, e.g. {target}/stack.yaml")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(to_yaml(operator_stack(settings, source)), encoding="utf-8")
+    print(f"wrote the Pulumi Kubernetes Operator Stack for {settings.stack} ({repo}, branch {args.branch}) to {target}")
 
 
 # -- plan --------------------------------------------------------------------
@@ -181,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("stack")
     render.add_argument("--stage", help="render this stage instead of the current one")
     render.add_argument("--out", required=True, help="folder to write to (stale files from earlier renders are removed)")
+    operator = render.add_argument_group("pull-based GitOps", "also write a Pulumi Kubernetes Operator Stack (pulumi.com/v1)")
+    operator.add_argument("--operator-stack", metavar="FILE", help="write the Stack here (kept out of --out: it deploys the rest)")
+    operator.add_argument("--repo", metavar="URL", help="the repository the operator clones (default: git remote origin)")
+    operator.add_argument("--branch", default="main", help="the branch it deploys (default main)")
+    operator.add_argument("--operator-namespace", default="default", metavar="NS", help="where the Stack lives (default default)")
+    operator.add_argument("--backend", metavar="URL", help="s3:// or gs:// state backend (default $PULUMI_BACKEND_URL, else Pulumi Cloud)")
+    operator.add_argument("--secrets-provider", metavar="PROVIDER", help="e.g. awskms://alias/pulumi (default: the backend's)")
+    operator.add_argument("--pulumi-stack", metavar="NAME", help="the stack's full name, e.g. acme/rollout/prod (default STACK)")
     render.set_defaults(handler=cmd_render)
 
     plan = sub.add_parser("plan", help="what moving to a stage changes")
@@ -209,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--check", action="store_true", help="change nothing; exit 1 if a committed file differs")
     generate.set_defaults(handler=cmd_generate)
     gates_cli.register(sub)  # gates: gate, watch, history
+    review_cli.register(sub)  # gitops: review, changed, commit-rollback
     return parser
 
 

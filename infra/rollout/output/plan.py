@@ -86,14 +86,26 @@ def restarted_pods(changes: list[Change]) -> int:
 
 
 def build_plan(settings: StackSettings, to_stage: str, from_stage: str | None = None) -> Plan:
-    source, before = manifests_with_state(settings, from_stage or settings.stage)
-    target, after = manifests_with_state(settings, to_stage)
-    changes = diff_manifests(before, after)
+    return build_plan_between(settings, from_stage or settings.stage, settings, to_stage)
+
+
+def build_plan_between(before: StackSettings | None, from_stage: str, after: StackSettings, to_stage: str) -> Plan:
+    """The old stack file at its stage against the new one at its stage (the same file for promote/rollback).
+
+    No old file (a new stack) means nothing is deployed: every resource is created.
+    """
+    source, old = manifests_with_state(before or after, from_stage)
+    if before is None:
+        old = []
+    target, new = manifests_with_state(after, to_stage)
+    changes = diff_manifests(old, new)
+    ordered = scale_order(after, from_stage, to_stage) if from_stage in after.stage_names else {}
     return Plan(
-        stack=settings.stack, file=settings.file, strategy=settings.strategy, source=source, target=target,
+        stack=after.stack, file=after.file, strategy=after.strategy, source=source, target=target,
         changes=tuple(changes), pods_restarted=restarted_pods(changes),
-        scale_order=scale_order(settings, source.stage, target.stage),
-        roll_order=tuple(roll_order(settings, source.stage, target.stage)),
+        # Only services on both sides have replicas to move (a pull request may add or remove one).
+        scale_order={s: o for s, o in ordered.items() if s in source.splits and s in target.splits},
+        roll_order=tuple(roll_order(after, from_stage, to_stage) if from_stage in after.stage_names else after.services),
     )
 
 
@@ -126,6 +138,14 @@ def scale_steps(plan: Plan) -> list[str]:
 
 def plan_text(plan: Plan) -> str:
     """A Markdown summary and diff a reviewer can paste into a pull request."""
+    lines = plan_summary(plan)
+    if plan.changes:
+        lines += change_list(plan) + ["", "```diff"] + [line for c in plan.changes for line in change_diff(c)] + ["```"]
+    return "\n".join(lines) + "\n"
+
+
+def plan_summary(plan: Plan) -> list[str]:
+    """Title, weights, restarts, scale order and the count of changes: what a reviewer must always see."""
     out = [f"### rollout plan: {plan.stack} `{plan.from_stage}` -> `{plan.to_stage}`", ""]
     weights_before, weights_after = plan.source.weights(), plan.target.weights()
     if weights_after and plan.strategy is Strategy.PERCENTAGE:
@@ -151,20 +171,19 @@ def plan_text(plan: Plan) -> str:
     out.append("")
     if not plan.changes:
         out.append("No resource changes.")
-        return "\n".join(out) + "\n"
+        return out
     counts: dict[str, int] = {}
     for change in plan.changes:
         counts[change.action] = counts.get(change.action, 0) + 1
     out.append("Changes: " + ", ".join(f"{n} to {a}" for a, n in counts.items()))
-    out += [f"- `{_SYMBOL[c.action]}` {c.action} {c.kind} `{c.name}`" for c in plan.changes]
-    out += ["", "```diff"]
-    for change in plan.changes:
-        out += _change_diff(change)
-    out.append("```")
-    return "\n".join(out) + "\n"
+    return out
 
 
-def _change_diff(change: Change) -> list[str]:
+def change_list(plan: Plan) -> list[str]:
+    return [f"- `{_SYMBOL[c.action]}` {c.action} {c.kind} `{c.name}`" for c in plan.changes]
+
+
+def change_diff(change: Change) -> list[str]:
     before = to_yaml(change.before).splitlines() if change.before else []
     after = to_yaml(change.after).splitlines() if change.after else []
     label = f"{change.kind}/{change.name}"

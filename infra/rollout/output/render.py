@@ -8,9 +8,16 @@ from typing import Any, Iterable
 import yaml
 
 try:  # the C dumper is several times faster; the output is the same
-    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeDumper as _FastDumper
 except ImportError:  # pragma: no cover
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+    from yaml import SafeDumper as _FastDumper  # type: ignore[assignment]
+
+
+class _Dumper(_FastDumper):
+    """Never `&id001`/`*id001`: a dict shared by two fields is written out in full at both, for reviewers."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def to_yaml(manifest: dict[str, Any]) -> str:

@@ -114,6 +114,7 @@ class Service:
     metrics: MetricContract | None
     max_unavailable: int | str
     security: PodSecurity = field(default_factory=PodSecurity)
+    allow_plain: frozenset[str] = frozenset()  # env/flag names allowed to hold credential-looking values
 
     @property
     def has_flags(self) -> bool:
@@ -308,6 +309,12 @@ class MonitoringSettings:
         return [a for a in self.alerts.values() if a.enabled]
 
 
+@dataclass(frozen=True)
+class GitOpsSettings:
+    # pull-request suits a protected branch; push keeps git and the cluster equal at once.
+    on_rollback: str = "pull-request"
+
+
 # -- the whole stack ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -329,6 +336,7 @@ class StackSettings:
     indicators: Mapping[str, Indicator]
     gates: GateSettings
     monitoring: MonitoringSettings
+    gitops: GitOpsSettings = field(default_factory=GitOpsSettings)
 
     def stage_named(self, name: str) -> Stage:
         for stage in self.stages:

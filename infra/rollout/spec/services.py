@@ -12,7 +12,7 @@ from rollout.spec.reader import Node, optional, required
 
 SERVICE_KEYS = (
     "image", "onImage", "port", "healthPath", "replicas", "resources", "env", "flags",
-    "secretEnv", "metrics", "maxUnavailable", "podSecurity",
+    "secretEnv", "metrics", "maxUnavailable", "podSecurity", "allowPlainValues",
 )
 FLAG_KEYS = ("off", "on", "buildTime")
 METRICS_KEYS = ("job", "path", "signals", "errorCodes")
@@ -80,7 +80,19 @@ def parse_service(name: str, node: Node, strategy: Strategy, percentage_env: str
         resources=resources, env=MappingProxyType(env), flags=MappingProxyType(flags),
         secret_env=MappingProxyType(secret_env), metrics=_parse_metrics(optional(f, "metrics", node), name),
         max_unavailable=max_unavailable, security=_parse_pod_security(optional(f, "podSecurity", node, {})),
+        allow_plain=_allowed_plain(optional(f, "allowPlainValues", node, []), env, flags),
     )
+
+
+def _allowed_plain(node: Node, env: Mapping[str, str], flags: Mapping[str, Flag]) -> frozenset[str]:
+    """Env and flag names whose values may look like credentials (a public key, a test fixture ...)."""
+    allowed = set()
+    for item in node.items():
+        name = item.text(names.ENV_NAME, names.ENV_HINT)
+        if name not in env and name not in flags:
+            raise item.error(f"{name} is not in this service's env or flags")
+        allowed.add(name)
+    return frozenset(allowed)
 
 
 def _env_value(node: Node) -> str:

@@ -13,8 +13,10 @@ from typing import Any
 from rollout.errors import ConfigError
 from rollout.spec import names
 from rollout.spec.gates import parse_gates
+from rollout.spec.gitops import parse_gitops
 from rollout.spec.indicators import parse_indicators
-from rollout.spec.model import RollbackOrder, Service, Stage, StackSettings, Strategy
+from rollout.spec.credentials import credential_problem, credential_problems
+from rollout.spec.model import MonitoringSettings, RollbackOrder, Service, Stage, StackSettings, Strategy
 from rollout.spec.monitoring import parse_monitoring, roles_in_use
 from rollout.spec.reader import Node, did_you_mean, required
 from rollout.spec.services import parse_services
@@ -24,9 +26,11 @@ NAMESPACE = "rollout"
 TOP_LEVEL_KEYS = (
     "app", "namespace", "strategy", "stage", "previousStage", "allowSkip", "weightTolerance",
     "killSwitch", "stages", "services", "percentageEnv", "rollbackOrder", "indicators", "monitoring", "gates",
+    "gitops",
 )
 STAGE_KEYS = ("name", "weight", "weights")
 MAX_APP = 40
+CONFIG_KEY_REF = "CONFIG_KEY_NAME"  # how a secretEnv or routing value is shown to the credential detector
 
 
 def read_document(path: Path) -> Any:
@@ -125,11 +129,13 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
     gates = parse_gates(key("gates"), stack, indicators)
     monitoring = parse_monitoring(key("monitoring"), app, stack, services, indicators, gates.red_margin)
     _check_roles(raw.get("services"), services, roles_in_use(indicators, monitoring.alerts))
+    _check_credentials(file, services, monitoring)
     return StackSettings(
         stack=stack, file=file, app=app, namespace=namespace, strategy=strategy, stage=stage,
         previous_stage=previous, stages=tuple(stages), allow_skip=allow_skip, weight_tolerance=tolerance,
         kill_switch=kill_switch, percentage_env=percentage_env, rollback_order=order,
         services=MappingProxyType(services), indicators=MappingProxyType(indicators), gates=gates, monitoring=monitoring,
+        gitops=parse_gitops(key("gitops")),
     )
 
 
@@ -189,6 +195,41 @@ def _parse_stages(node: Node, services: dict[str, Service]) -> list[Stage]:
             raise item.error("needs `weight` (one percentage for every flagged service) or `weights` (per service)")
         stages.append(Stage(name=name, weights=MappingProxyType(weights)))
     return stages
+
+
+def _check_credentials(file: str, services: dict[str, Service], monitoring: MonitoringSettings) -> None:
+    """Plain values that look like credentials are refused: they would land in a ConfigMap, a rendered
+    file and a plan. Config key names (secretEnv, routing) that look like the secret itself are refused too."""
+    places: dict[tuple[str, str], str] = {}  # (key, value) -> the key path it came from
+    for service in services.values():
+        base = f"{NAMESPACE}:services.{service.name}"
+        for name, value in service.env.items():
+            if name not in service.allow_plain:
+                places.setdefault((name, value), f"{base}.env.{name}")
+        for flag in service.flags.values():
+            if flag.name not in service.allow_plain:
+                for track in ("off", "on"):
+                    places.setdefault((flag.name, getattr(flag, track)), f"{base}.flags.{flag.name}.{track}")
+        for name, key in service.secret_env.items():  # a neutral name: only the value itself is judged
+            places.setdefault((CONFIG_KEY_REF, key), f"{base}.secretEnv.{name}")
+    routing = monitoring.routing
+    places.setdefault((CONFIG_KEY_REF, routing.pagerduty_secret), f"{NAMESPACE}:monitoring.routing.pagerduty.routingKeySecret")
+    places.setdefault((CONFIG_KEY_REF, routing.slack_secret), f"{NAMESPACE}:monitoring.routing.slack.webhookSecret")
+    pairs = list(places)
+    if not credential_problems(pairs):  # remembered when clean: an unchanged stack never loads the detector
+        return
+    for pair in pairs:
+        why = credential_problem(*pair)
+        if why is None:
+            continue
+        key, path = pair[0], places[pair]
+        if ".secretEnv." in path or ".routing." in path:
+            advice = "give the NAME of a Pulumi secret config key here, never the secret itself"
+        else:
+            service = path.split(".")[1]
+            advice = (f"set it with `pulumi config set --secret rollout:<key>` and reference the key under "
+                      f"rollout:services.{service}.secretEnv, or list {key} in rollout:services.{service}.allowPlainValues")
+        raise ConfigError(file, path, f"{why}: {advice}")
 
 
 def _check_roles(node: Node | None, services: dict[str, Service], in_use: list[str]) -> None:

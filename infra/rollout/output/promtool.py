@@ -123,6 +123,26 @@ def test_rules(cases: list[tuple[dict[str, Any], list[dict[str, Any]]]], evaluat
         return PromtoolResult(code, "\n".join(outputs))
 
 
+def test_file(path: Path) -> PromtoolResult:
+    """`promtool test rules` on a committed tests file, its groups split over one process per CPU
+    (each share is a copy next to the original, so `rule_files` resolve the same way)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    workers = max(1, min(os.cpu_count() or 1, len(document["tests"])))
+    shares = []
+    try:
+        for worker in range(workers):
+            share = path.with_name(f".{path.stem}.share-{worker}{path.suffix}")
+            share.write_text(_dump({**document, "tests": document["tests"][worker::workers]}), encoding="utf-8")
+            shares.append(share)
+        procs = [subprocess.Popen([promtool(), "test", "rules", share.name], cwd=path.parent, text=True,
+                                  env=_fast_tmp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for share in shares]
+        outputs = [proc.communicate(timeout=TIMEOUT)[0] for proc in procs]
+        return PromtoolResult(max(proc.returncode for proc in procs), "\n".join(outputs))
+    finally:
+        for share in shares:
+            share.unlink(missing_ok=True)
+
+
 def _fast_tmp_env() -> dict[str, str]:
     """promtool builds a TSDB per test group in TMPDIR; on tmpfs the cases run about 3x faster."""
     env = dict(os.environ)

@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from rollout.errors import RolloutError
-from rollout.core.stackfile import StackFileChanged, atomic_write, set_stage, with_stage
+from rollout.core.stackfile import StackFileChanged, atomic_write, set_stage, verify_only_stage_changed, with_stage
 
 
 def changed_lines(before: str, after: str) -> list[str]:
@@ -66,20 +66,27 @@ def test_a_file_changed_by_someone_else_meanwhile_is_not_overwritten(tmp_path: P
     assert path.read_text() == "config:\n  rollout:stage: a\n"
 
 
-def test_a_stack_file_without_a_stage_line_is_refused_not_rewritten(tmp_path: Path):
+def test_a_stack_file_without_a_stage_key_is_refused_not_rewritten(tmp_path: Path):
     path = tmp_path / "Pulumi.x.yaml"
-    original = "config: {rollout:stage: a}\n"
+    original = "config: {rollout:app: chat}\n"
     path.write_text(original)
     with pytest.raises(RolloutError, match="rollout:stage"):
         set_stage(path, "b", "a")
     assert path.read_text() == original
 
 
-def test_an_edit_that_would_touch_another_key_is_refused(tmp_path: Path):
+def test_a_stage_key_in_another_mapping_is_left_alone(tmp_path: Path):
     path = tmp_path / "Pulumi.x.yaml"
-    # A second, nested `rollout:stage:` line earlier in the file would be the one the editor finds.
-    original = "notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: a\n"
-    path.write_text(original)
-    with pytest.raises(RolloutError, match="nothing written"):
-        set_stage(path, "b", None)
-    assert path.read_text() == original
+    # A second, nested `rollout:stage:` line earlier in the file: only config's is the stage.
+    path.write_text("notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: a\n")
+    set_stage(path, "b", "a")
+    assert path.read_text() == "notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: b\n  rollout:previousStage: a\n"
+
+
+def test_an_edit_that_would_touch_another_key_is_refused():
+    before = "config:\n  rollout:stage: a\n  other: 1\n"
+    with pytest.raises(RolloutError, match="would also change other.*nothing written"):
+        verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 2\n", "b", None)
+    with pytest.raises(RolloutError, match="outside config.*nothing written"):
+        verify_only_stage_changed(before, before.replace("config:", "extra: 1\nconfig:").replace(": a", ": b"), "b", None)
+    verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 1\n", "b", None)

@@ -1,11 +1,13 @@
 """Named points inside the move transaction where a crash test can hold the process to kill it there.
 
-Inert unless $ROLLOUT_TEST_PAUSE is set, e.g. `ROLLOUT_TEST_PAUSE=intent-written=0.5` sleeps half a
-second right after the intent record is written (several points: separate them with commas).
+Inert unless $ROLLOUT_TEST_PAUSE is set, e.g. `ROLLOUT_TEST_PAUSE=intent-written=0.5` says so on
+stderr and sleeps half a second right after the intent record is written (several points:
+separate them with commas).
 """
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 ENV = "ROLLOUT_TEST_PAUSE"
@@ -20,4 +22,5 @@ def checkpoint(point: str) -> None:
     for item in spec.split(","):
         name, _, seconds = item.partition("=")
         if name.strip() == point:
+            print(f"rollout: test pause at {point}", file=sys.stderr, flush=True)  # the test kills on this line
             time.sleep(float(seconds or 0))

@@ -79,6 +79,7 @@ def stack_lock(stack_file: Path, command: str, wait: float | None = None) -> Ite
     path = lock_path(stack_file)
     wait = lock_wait() if wait is None else wait
     deadline = time.monotonic() + wait
+    last_try = False
     while True:
         fd = _open(path, stack_file)
         if _try_lock(fd):
@@ -89,6 +90,9 @@ def stack_lock(stack_file: Path, command: str, wait: float | None = None) -> Ite
         os.close(fd)
         if time.monotonic() >= deadline:
             holder = _read_holder(path)
+            if holder is None and not last_try:
+                last_try = True  # the holder finished while we gave up: one more try
+                continue
             who = holder.describe() if holder else "another rollout process that has not said who it is yet"
             raise StackLocked(
                 f"{stack_file.name} is being changed by {who}; waited {wait:g}s for it "
@@ -138,7 +142,7 @@ def _still_there(fd: int, path: Path) -> bool:
 
 
 def _read_holder(path: Path, patience: float = 0.3) -> Holder | None:
-    """Who holds the lock; a holder that just took it may not have written its name yet."""
+    """Who holds the lock, if a live process says so; one that just took it may not have written yet."""
     deadline = time.monotonic() + patience
     holder = None
     while True:
@@ -152,6 +156,8 @@ def _read_holder(path: Path, patience: float = 0.3) -> Holder | None:
                             str(data["since"]))
         except (OSError, ValueError, KeyError, TypeError):
             holder = None
-        if (holder and holder.alive()) or time.monotonic() >= deadline:
+        if holder and holder.alive():
             return holder
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(_POLL)

@@ -30,6 +30,9 @@ TEMP_SUFFIX = ".rollout-tmp"  # `.Pulumi.prod.yaml.<random>.rollout-tmp`, remove
 # YAML 1.1 readers take these as booleans or null; quote them so every tool reads text.
 _NEEDS_QUOTES = re.compile(r"(?i)(y|yes|n|no|on|off|true|false|null|~|[-+.0-9][-+.0-9eE_]*)")
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9._-]+")  # stage names: never need escaping inside quotes
+# libyaml's marks count characters like the Python parser's, ~10x faster; but it does not count a
+# byte order mark, so a file that starts with one is read by the Python parser.
+_EVENTS_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class StackFileChanged(RolloutError):
@@ -108,17 +111,20 @@ def _value_span(text: str, value: _Value, new: str, file: str) -> tuple[int, int
     event, key = value.event, value.key.value
     start, end = event.start_mark.index, event.end_mark.index
     if isinstance(event, AliasEvent):
+        if text[start:end] != f"*{event.anchor}":
+            raise ConfigError(file, key, f"rollout could not find the alias *{event.anchor} it read; nothing written")
         return start, end, _format_value(new, None)
     old = event.value
     refuse = ConfigError(file, key, f"is written in a form rollout cannot edit exactly (line {event.start_mark.line + 1}); "
                          f"write it on one line as `{key}: {old}`; nothing written")
+    style = event.style or None  # libyaml says '' for plain, the Python parser None
     if not _SAFE_TEXT.fullmatch(old):
         raise refuse
-    if event.style is None and text[end - len(old):end] == old:
+    if style is None and text[end - len(old):end] == old:
         return end - len(old), end, _format_value(new, None)
-    if event.style in ("'", '"') and text[end - 1] == event.style and text[end - 1 - len(old):end - 1] == old:
+    if style in ("'", '"') and text[end - 1] == style and text[end - 1 - len(old):end - 1] == old:
         return end - 1 - len(old), end - 1, new
-    if event.style in ("|", ">"):
+    if style in ("|", ">"):
         # A one-line block scalar (`|-` then the name): replace the name on its content line.
         body = text.index("\n", start) + 1 if "\n" in text[start:end] else end
         lines = [m for m in re.finditer(r"[^\r\n]+", text[body:end]) if m.group().strip()]
@@ -153,7 +159,7 @@ def _line_end(text: str, at: int) -> tuple[int, str]:
 def with_stage(text: str, stage: str, previous: str | None, file: str = "the stack file") -> str:
     """The stack file text with rollout:stage (and rollout:previousStage) set; nothing else changes."""
     try:
-        events = list(yaml.parse(text, Loader=yaml.SafeLoader))
+        events = list(yaml.parse(text, Loader=_EVENTS_LOADER if not text.startswith("\ufeff") else yaml.SafeLoader))
     except YAMLError as exc:
         raise ConfigError(file, "(file)", f"is not valid YAML: {getattr(exc, 'problem', exc)}; nothing written") from None
     config, values = _find_config(events, file)
@@ -190,8 +196,8 @@ def _parse(text: str) -> Any:
 
 
 def verify_only_stage_changed(before: str, after: str, stage: str, previous: str | None,
-                              file: str = "the stack file") -> None:
-    """Refuse to write unless the edit changed exactly the keys we meant to change."""
+                              file: str = "the stack file") -> Any:
+    """Refuse to write unless the edit changed exactly the keys we meant to change; returns `before` parsed."""
     try:
         old, new = _parse(before), _parse(after)
     except YAMLError:
@@ -207,6 +213,7 @@ def verify_only_stage_changed(before: str, after: str, stage: str, previous: str
         changed = sorted(k for k in set(expected) | set(new["config"]) if expected.get(k) != new["config"].get(k))
         raise ConfigError(file, STAGE_KEY, f"editing it would also change {', '.join(changed) or 'the key order'}; "
                           "nothing written")
+    return old
 
 
 # -- reading and writing the file ------------------------------------------------------
@@ -228,9 +235,8 @@ def prepare_stage_edit(path: Path, stage: str, previous: str) -> StageEdit:
     target = path.resolve()
     before = read_text(target)
     after = with_stage(before, stage, previous, path.name)
-    if _parse(before)["config"][STAGE_KEY] != previous:
+    if verify_only_stage_changed(before, after, stage, previous, path.name)["config"][STAGE_KEY] != previous:
         raise StackFileChanged(f"{path.name} changed while rollout was reading it; nothing written, run the command again")
-    verify_only_stage_changed(before, after, stage, previous, path.name)
     check_replaceable(path, target)
     return StageEdit(path, target, before, after)
 

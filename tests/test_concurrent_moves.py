@@ -17,6 +17,7 @@ from rollout.core import moves
 from rollout.core.lock import StackLocked, lock_path, stack_lock
 from rollout.core.moves import Evidence, StackMovedOn
 from rollout.errors import UsageError
+from rollout.core.stackfile import set_stage
 from rollout.spec.stack import load_stack
 
 ROUNDS = int(os.environ.get("ROLLOUT_CONCURRENT_ROUNDS", "6"))
@@ -140,8 +141,6 @@ def test_watch_rollback_waits_for_the_lock_like_everyone_else(tmp_path, monkeypa
 # -- decisions come from the file read under the lock --------------------------------------
 
 def promote_by_hand(path: Path, stage: str) -> None:
-    from rollout.core.stackfile import set_stage
-
     set_stage(path, stage, load_stack(path).stage)
 
 

@@ -226,14 +226,20 @@ def test_s3_moves_are_intent_and_done_and_an_open_intent_is_closed(tmp_path, s3,
     path = scenario_project(tmp_path, "chat-prod", stage="canary-5", gates={"ledger": f"s3://{BUCKET}/audit"})
     store = S3Ledger(f"s3://{BUCKET}/audit")
     assert rollout("promote", path).code == 0
-    store.append(Record(time=iso_time(time.time()), user="killed", commit=None, stack="prod", action="rollback",
-                        from_stage="canary-25", to_stage="canary-5", verdict=None, id="open1", phase="intent"))
+    for n, (origin, user) in enumerate(((str(path.resolve()), "killed here"), ("/home/bob/infra/Pulumi.prod.yaml", "bob"))):
+        store.append(Record(time=iso_time(time.time() + n / 100), user=user, commit=None, stack="prod", action="rollback",
+                            from_stage="canary-25", to_stage="canary-5", verdict=None, id=user, phase="intent",
+                            origin=origin))
     assert rollout("promote", path).code == 0  # the file still holds canary-25: the open rollback never happened
-    phases = [(r.phase, r.action, r.from_stage, r.to_stage) for r in store.records("prod")]
-    assert phases == [("intent", "promote", "canary-5", "canary-25"), ("done", "promote", "canary-5", "canary-25"),
-                      ("intent", "rollback", "canary-25", "canary-5"), ("aborted", "rollback", "canary-25", "canary-5"),
-                      ("intent", "promote", "canary-25", "canary-50"), ("done", "promote", "canary-25", "canary-50")]
-    assert len(s3.list_objects_v2(Bucket=BUCKET)["Contents"]) == 6
+    phases = [(r.phase, r.user, r.from_stage, r.to_stage) for r in store.records("prod")]
+    assert phases[2:] == [("intent", "killed here", "canary-25", "canary-5"), ("intent", "bob", "canary-25", "canary-5"),
+                          ("aborted", "killed here", "canary-25", "canary-5"),
+                          ("intent", phases[0][1], "canary-25", "canary-50"), ("done", phases[0][1], "canary-25", "canary-50")]
+    assert phases[:2] == [("intent", phases[0][1], "canary-5", "canary-25"), ("done", phases[0][1], "canary-5", "canary-25")]
+    # Bob's checkout judges Bob's intent against Bob's file; here it stays open, and history says so.
+    history = json.loads(rollout("history", path, "--json").out)
+    assert [r["phase"] for r in history if r["user"] == "bob"] == ["intent"]
+    assert len(s3.list_objects_v2(Bucket=BUCKET)["Contents"]) == 7
 
 
 def test_s3_reads_are_bounded_and_a_corrupt_object_is_named(tmp_path, s3, rollout, monkeypatch):

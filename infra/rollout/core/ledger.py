@@ -59,6 +59,7 @@ class Record:
     reason: str = ""
     id: str = ""  # shared by the intent and the record that closes it
     phase: str | None = None  # moves: intent, done, recovered, aborted; gate verdicts: None
+    origin: str = ""  # moves: the stack file they edit (resolved), so a shared store knows whose intent it is
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,7 +88,7 @@ class Record:
             time=data["time"], user=str(data.get("user", "")), commit=data.get("commit"), stack=data["stack"],
             action=action, from_stage=data.get("from"), to_stage=data.get("to"),
             verdict=data.get("verdict"), values=data.get("values") or {}, reason=str(data.get("reason", "")),
-            id=str(data.get("id") or ""), phase=phase,
+            id=str(data.get("id") or ""), phase=phase, origin=str(data.get("origin") or ""),
         )
 
     @property
@@ -142,6 +143,7 @@ def _git(args: list[str], folder: Path) -> str | None:
 
 class Ledger(Protocol):
     location: str
+    shared: bool  # other checkouts write to it too (S3), so an open intent may be theirs and still running
 
     def append(self, record: Record) -> None: ...
 
@@ -149,6 +151,8 @@ class Ledger(Protocol):
 
 
 class FileLedger:
+    shared = False  # inside the project: only this checkout writes it
+
     def __init__(self, path: Path):
         self.path = path
         self.location = str(path)
@@ -217,6 +221,8 @@ def _problem(exc: ValueError) -> str:
 
 
 class S3Ledger:
+    shared = True
+
     def __init__(self, location: str, client: Any = None):
         self.location = location
         bucket, _, prefix = location[len("s3://"):].partition("/")
@@ -308,11 +314,11 @@ def new_id() -> str:
 
 def make_record(stack: str, action: str, from_stage: str | None, to_stage: str | None, verdict: str | None,
                 now: float, folder: Path, values: dict[str, Any] | None = None, reason: str = "",
-                phase: str | None = None, time: str | None = None) -> Record:
+                phase: str | None = None, time: str | None = None, origin: str = "") -> Record:
     return Record(
         time=time or iso_time(now), user=current_user(), commit=current_commit(folder), stack=stack, action=action,
         from_stage=from_stage, to_stage=to_stage, verdict=verdict, values=values or {}, reason=reason,
-        id=new_id(), phase=phase,
+        id=new_id(), phase=phase, origin=origin,
     )
 
 

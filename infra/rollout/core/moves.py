@@ -83,9 +83,10 @@ def move(path: Path, stack: str, action: str, choose: Chooser, *, command: str,
         edit = prepare_stage_edit(path, target, settings.stage)  # forms that cannot be edited stop here
         ledger = open_ledger(parse_gates(settings).ledger, path)
         records = ledger.records(settings.stack)
-        records += _close_open_intents(ledger, records, settings.stage)
+        origin = str(path.resolve())
+        records += _close_open_intents(ledger, records, settings.stage, origin)
         intent = make_record(settings.stack, action, settings.stage, target, evidence.verdict, 0.0, path.parent,
-                             dict(evidence.values), evidence.reason, INTENT, record_time(records, time.time()))
+                             dict(evidence.values), evidence.reason, INTENT, record_time(records, time.time()), origin)
         ledger.append(intent)  # a ledger that cannot be written stops here, the file untouched
         checkpoint("intent-written")
         try:
@@ -104,10 +105,15 @@ def move(path: Path, stack: str, action: str, choose: Chooser, *, command: str,
         return transition
 
 
-def _close_open_intents(ledger: Ledger, records: list[Record], file_stage: str) -> list[Record]:
-    """Moves a killed run left open: recovered if the file holds their target, else aborted."""
+def _close_open_intents(ledger: Ledger, records: list[Record], file_stage: str, origin: str) -> list[Record]:
+    """Moves a killed run left open: recovered if the file holds their target, else aborted.
+
+    A shared store (S3) also holds other checkouts' intents, judged by their own stack files: those
+    are left for the next move there."""
     closed: list[Record] = []
     for intent in dangling_intents(records):
+        if ledger.shared and intent.origin != origin:
+            continue
         record = close_intent(intent, file_stage, record_time([*records, *closed], time.time()))
         ledger.append(record)
         closed.append(record)

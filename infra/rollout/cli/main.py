@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from rollout.core import moves, transitions
+from rollout.core import transitions
 from rollout.cli import gates as gates_cli  # gates: gate/watch/history, promote --gate, ledger records
 from rollout.errors import RolloutError, UsageError
 from rollout.build.resources import build_manifests
@@ -109,6 +109,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 # -- promote / rollback ----------------------------------------------------------
 
 def _change_stage(args: argparse.Namespace, action: str) -> int:
+    from rollout.core import moves  # the lock and the ledger: only commands that move a stage need them
+
     path, settings = open_stack(args.stack, project_dir_option(args))  # bad input stops here, before the lock
     choose = moves.choose_target(action, args.to, getattr(args, "force", False), getattr(args, "kill_switch", False))
     command = " ".join(["rollout", action, settings.stack] + (["--to", args.to] if args.to else [])

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from rollout.errors import ConfigError, RolloutError
 
@@ -115,7 +115,7 @@ def _iso_ms(millis: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def record_time(records: list[Record], now: float) -> str:
+def record_time(records: Sequence[Record], now: float) -> str:
     """`now`, but after every record already read: under the stack lock, ledger time order is move order."""
     last = max((round(r.timestamp * 1000) for r in records), default=0)
     return _iso_ms(max(int(now * 1000), last + 1))
@@ -314,9 +314,10 @@ def new_id() -> str:
 
 def make_record(stack: str, action: str, from_stage: str | None, to_stage: str | None, verdict: str | None,
                 now: float, folder: Path, values: dict[str, Any] | None = None, reason: str = "",
-                phase: str | None = None, time: str | None = None, origin: str = "") -> Record:
+                phase: str | None = None, after: Sequence[Record] = (), origin: str = "") -> Record:
+    """`after`: records it must come after in time order (a move's, read under the stack lock)."""
     return Record(
-        time=time or iso_time(now), user=current_user(), commit=current_commit(folder), stack=stack, action=action,
+        time=record_time(after, now), user=current_user(), commit=current_commit(folder), stack=stack, action=action,
         from_stage=from_stage, to_stage=to_stage, verdict=verdict, values=values or {}, reason=reason,
         id=new_id(), phase=phase, origin=origin,
     )

@@ -85,8 +85,8 @@ def move(path: Path, stack: str, action: str, choose: Chooser, *, command: str,
         records = ledger.records(settings.stack)
         origin = str(path.resolve())
         records += _close_open_intents(ledger, records, settings.stage, origin)
-        intent = make_record(settings.stack, action, settings.stage, target, evidence.verdict, 0.0, path.parent,
-                             dict(evidence.values), evidence.reason, INTENT, record_time(records, time.time()), origin)
+        intent = make_record(settings.stack, action, settings.stage, target, evidence.verdict, time.time(), path.parent,
+                             dict(evidence.values), evidence.reason, INTENT, records, origin)
         ledger.append(intent)  # a ledger that cannot be written stops here, the file untouched
         checkpoint("intent-written")
         try:

@@ -131,6 +131,10 @@ EDITABLE_FORMS = {
     "with a tag": ("  rollout:stage: !!str off\n",),
     "a quoted key": ('  "rollout:stage": "off"\n',),
     "an anchor previousStage aliases": ('  rollout:stage: &now "off"\n  rollout:previousStage: *now\n',),
+    "an empty previousStage": ('  rollout:stage: "off"\n  rollout:previousStage:\n',),
+    "an empty previousStage with a comment": ('  rollout:stage: "off"\n  rollout:previousStage:   # none yet\n',),
+    "a previousStage of ~": ('  rollout:previousStage: ~\n  rollout:stage: "off"\n',),
+    'a previousStage of ""': ('  rollout:stage: "off"\n  rollout:previousStage: ""\n',),
     "an alias of the ladder's first name": ("", ('    - name: "off"', '    - name: &first "off"'),
                                             ("  # Services roll", "  rollout:stage: *first\n  # Services roll")),
 }
@@ -261,6 +265,9 @@ def stack_texts(draw):
     if previous is not None:
         lines.insert(draw(st.integers(0, 2)), f"{indent}rollout:previousStage:"
                      + VALUE_FORMS[draw(st.sampled_from(list(VALUE_FORMS)))](previous, indent))
+    elif draw(st.booleans()):  # written, but with no stage in it yet
+        lines.insert(draw(st.integers(0, 2)), f"{indent}rollout:previousStage:"
+                     + draw(st.sampled_from(["", " ~", ' ""', " ''", "   # none yet"])))
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     text = "\n".join(["# a stack", "config:", *lines, "other: {a: 1}"]) + draw(st.sampled_from(["", "\n"]))
     text = text.replace("\n", newline)

@@ -29,7 +29,7 @@ TEMP_SUFFIX = ".rollout-tmp"  # `.Pulumi.prod.yaml.<random>.rollout-tmp`, remove
 
 # YAML 1.1 readers take these as booleans or null; quote them so every tool reads text.
 _NEEDS_QUOTES = re.compile(r"(?i)(y|yes|n|no|on|off|true|false|null|~|[-+.0-9][-+.0-9eE_]*)")
-_SAFE_TEXT = re.compile(r"[A-Za-z0-9._-]+")  # stage names: never need escaping inside quotes
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9._~-]*")  # stage names, or empty or ~: never escaped inside quotes
 # libyaml's marks count characters like the Python parser's, ~10x faster; but it does not count a
 # byte order mark, so a file that starts with one is read by the Python parser.
 _EVENTS_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -99,10 +99,8 @@ def _find_config(events: list[Event], file: str) -> tuple[MappingStartEvent, dic
     raise ConfigError(file, "config", "is missing or not a mapping; nothing written")
 
 
-def _format_value(name: str, original: str | None) -> str:
-    if original and original[:1] in "\"'":
-        quote = original[0]
-        return f"{quote}{name}{quote}"
+def _plain(name: str) -> str:
+    """A stage name as a plain value, quoted only where a YAML 1.1 reader would not see text."""
     return f'"{name}"' if _NEEDS_QUOTES.fullmatch(name) else name
 
 
@@ -113,15 +111,17 @@ def _value_span(text: str, value: _Value, new: str, file: str) -> tuple[int, int
     if isinstance(event, AliasEvent):
         if text[start:end] != f"*{event.anchor}":
             raise ConfigError(file, key, f"rollout could not find the alias *{event.anchor} it read; nothing written")
-        return start, end, _format_value(new, None)
+        return start, end, _plain(new)
     old = event.value
     refuse = ConfigError(file, key, f"is written in a form rollout cannot edit exactly (line {event.start_mark.line + 1}); "
                          f"write it on one line as `{key}: {old}`; nothing written")
     style = event.style or None  # libyaml says '' for plain, the Python parser None
     if not _SAFE_TEXT.fullmatch(old):
         raise refuse
-    if style is None and text[end - len(old):end] == old:
-        return end - len(old), end, _format_value(new, None)
+    if style is None and old == "" and start == end:  # `rollout:previousStage:` with nothing after it yet
+        return end, end, (" " if text[end - 1] == ":" else "") + _plain(new)
+    if style is None and old and text[end - len(old):end] == old:
+        return end - len(old), end, _plain(new)
     if style in ("'", '"') and text[end - 1] == style and text[end - 1 - len(old):end - 1] == old:
         return end - 1 - len(old), end - 1, new
     if style in ("|", ">"):
@@ -182,7 +182,7 @@ def _new_previous(text: str, config: MappingStartEvent, stage: _Value, stage_end
                   previous: str) -> tuple[int, int, str]:
     """Insert rollout:previousStage right after the stage (which ends at `stage_end`), in the same style."""
     key_text = text[stage.key.start_mark.index:stage.key.end_mark.index].replace(STAGE_KEY, PREVIOUS_KEY)
-    entry = f"{key_text}: {_format_value(previous, None)}"
+    entry = f"{key_text}: {_plain(previous)}"
     if config.flow_style:
         at = stage.event.end_mark.index
         return at, at, f", {entry}"

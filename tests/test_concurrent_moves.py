@@ -5,7 +5,6 @@ import json
 import os
 import random
 import re
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -16,8 +15,8 @@ from harness.stack_moves import MOVE_MIX, check_consistent, leftovers, ledger_of
 from rollout.core import moves
 from rollout.core.lock import StackLocked, lock_path, stack_lock
 from rollout.core.moves import Evidence, StackMovedOn
-from rollout.errors import UsageError
 from rollout.core.stackfile import set_stage
+from rollout.errors import UsageError
 from rollout.spec.stack import load_stack
 
 ROUNDS = int(os.environ.get("ROLLOUT_CONCURRENT_ROUNDS", "6"))

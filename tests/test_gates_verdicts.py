@@ -50,7 +50,7 @@ def test_overrides_and_turning_a_check_off(tmp_path):
     ({"minRequests": float("nan")}, "rollout:gates.minRequests", "finite"),
     ({"minSoak": 900}, "rollout:gates.minSoak", "no unit"),
     ({"errorCodes": "5.."}, "rollout:gates.errorCodes", "metrics.errorCodes"),
-    ({"ledger": "/var/audit.jsonl"}, "rollout:gates.ledger", "inside the project"),
+    ({"ledger": "gs://bucket/audit"}, "rollout:gates.ledger", "inside the project"),
     ({"ledger": "../audit.jsonl"}, "rollout:gates.ledger", "leaves the project"),
     ({"checks": {"sseSuccess": {"min": 120}}}, "rollout:gates.checks.sseSuccess.min", "at most 100"),
     ({"margins": {"yellow": 12, "red": 10}}, "rollout:gates.margins.red", "must not be below yellow"),

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from conftest import REPO
+
 from rollout.errors import RolloutError
-from rollout.core.stackfile import StackFileChanged, atomic_write, set_stage, with_stage
+from rollout.core.stackfile import StackFileChanged, atomic_write, set_stage, verify_only_stage_changed, with_stage
 
 
 def changed_lines(before: str, after: str) -> list[str]:
@@ -66,20 +71,221 @@ def test_a_file_changed_by_someone_else_meanwhile_is_not_overwritten(tmp_path: P
     assert path.read_text() == "config:\n  rollout:stage: a\n"
 
 
-def test_a_stack_file_without_a_stage_line_is_refused_not_rewritten(tmp_path: Path):
+def test_a_stack_file_without_a_stage_key_is_refused_not_rewritten(tmp_path: Path):
     path = tmp_path / "Pulumi.x.yaml"
-    original = "config: {rollout:stage: a}\n"
+    original = "config: {rollout:app: chat}\n"
     path.write_text(original)
     with pytest.raises(RolloutError, match="rollout:stage"):
         set_stage(path, "b", "a")
     assert path.read_text() == original
 
 
-def test_an_edit_that_would_touch_another_key_is_refused(tmp_path: Path):
+def test_a_stage_key_in_another_mapping_is_left_alone(tmp_path: Path):
     path = tmp_path / "Pulumi.x.yaml"
-    # A second, nested `rollout:stage:` line earlier in the file would be the one the editor finds.
-    original = "notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: a\n"
-    path.write_text(original)
-    with pytest.raises(RolloutError, match="nothing written"):
-        set_stage(path, "b", None)
-    assert path.read_text() == original
+    # A second, nested `rollout:stage:` line earlier in the file: only config's is the stage.
+    path.write_text("notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: a\n")
+    set_stage(path, "b", "a")
+    assert path.read_text() == "notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: b\n  rollout:previousStage: a\n"
+
+
+def test_an_edit_that_would_touch_another_key_is_refused():
+    before = "config:\n  rollout:stage: a\n  other: 1\n"
+    with pytest.raises(RolloutError, match="would also change other.*nothing written"):
+        verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 2\n", "b", None)
+    with pytest.raises(RolloutError, match="outside config.*nothing written"):
+        verify_only_stage_changed(before, before.replace("config:", "extra: 1\nconfig:").replace(": a", ": b"), "b", None)
+    verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 1\n", "b", None)
+
+
+# -- the file is kept as the user keeps it ----------------------------------------------
+
+STAGE_LINE = '  rollout:stage: "off"\n'
+
+
+def prod_with(project: Path, stage_lines: str, *replacements: tuple[str, str]) -> Path:
+    """Pulumi.prod.yaml with its stage line written another way (and other lines replaced)."""
+    path = project / "Pulumi.prod.yaml"
+    text = path.read_text()
+    assert STAGE_LINE in text
+    text = text.replace(STAGE_LINE, stage_lines)
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+def config_of(path: Path) -> dict:
+    from rollout.spec.yaml12 import load_yaml
+
+    return load_yaml(path.read_bytes().decode())["config"]
+
+
+EDITABLE_FORMS = {
+    "plain": ("  rollout:stage: off\n",),
+    "single-quoted": ("  rollout:stage: 'off'\n",),
+    "on the next line": ("  rollout:stage:\n    \"off\"\n",),
+    "a literal block scalar": ("  rollout:stage: |-\n    off\n",),
+    "a folded block scalar": ("  rollout:stage: >-\n    off\n",),
+    "with a comment": ('  rollout:stage: "off"   # where prod is\n',),
+    "with a tag": ("  rollout:stage: !!str off\n",),
+    "a quoted key": ('  "rollout:stage": "off"\n',),
+    "an anchor previousStage aliases": ('  rollout:stage: &now "off"\n  rollout:previousStage: *now\n',),
+    "an empty previousStage": ('  rollout:stage: "off"\n  rollout:previousStage:\n',),
+    "an empty previousStage with a comment": ('  rollout:stage: "off"\n  rollout:previousStage:   # none yet\n',),
+    "a previousStage of ~": ('  rollout:previousStage: ~\n  rollout:stage: "off"\n',),
+    'a previousStage of ""': ('  rollout:stage: "off"\n  rollout:previousStage: ""\n',),
+    "an alias of the ladder's first name": ("", ('    - name: "off"', '    - name: &first "off"'),
+                                            ("  # Services roll", "  rollout:stage: *first\n  # Services roll")),
+}
+
+
+@pytest.mark.parametrize("form", EDITABLE_FORMS)
+def test_a_stage_written_in_any_form_a_person_uses_is_edited_exactly(project: Path, rollout, form):
+    stage_lines, *others = EDITABLE_FORMS[form]
+    path = prod_with(project, stage_lines, *others)
+    before_text, before = path.read_text(), config_of(path)
+    result = rollout("-C", project, "promote", "prod")
+    assert result.code == 0, result.err
+    after = config_of(path)
+    assert (after["rollout:stage"], after["rollout:previousStage"]) == ("canary-5", "off")
+    unchanged = {k for k in before if k not in ("rollout:stage", "rollout:previousStage")}
+    assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged} and set(after) == unchanged | {
+        "rollout:stage", "rollout:previousStage"}
+    changed = changed_lines(before_text, path.read_text())
+    assert all("rollout:stage" in line or "rollout:previousStage" in line or line[1:].strip(" '\"") in ("off", "canary-5")
+               for line in changed), changed
+    assert rollout("-C", project, "promote", "prod").code == 0 and config_of(path)["rollout:previousStage"] == "canary-5"
+
+
+def test_a_flow_mapping_stack_file_is_edited_inside_its_braces(project: Path, rollout):
+    import json
+
+    path = project / "Pulumi.prod.yaml"
+    config = config_of(path)
+    path.write_text("config: " + json.dumps(config) + "\n")  # JSON is YAML: one flow mapping
+    assert rollout("-C", project, "promote", "prod").code == 0
+    text = path.read_text()
+    assert text.count("\n") == 1 and '"rollout:stage": "canary-5", "rollout:previousStage": "off"' in text
+    assert config_of(path) == {**config, "rollout:stage": "canary-5", "rollout:previousStage": "off"}
+
+
+REFUSED_FORMS = {
+    "an anchor another key aliases": ('  rollout:stage: &s "off"\n', ('  rollout:killSwitch: "off"', "  rollout:killSwitch: *s")),
+    "an escape inside the quotes": ('  rollout:stage: "\\x6ff"\n',),
+    "the key twice": ('  rollout:stage: "off"\n  rollout:stage: "off"\n',),
+}
+
+
+@pytest.mark.parametrize("form", REFUSED_FORMS)
+def test_a_stage_form_that_cannot_be_edited_exactly_is_refused_before_the_ledger(project: Path, rollout, form):
+    stage_lines, *others = REFUSED_FORMS[form]
+    path = prod_with(project, stage_lines, *others)
+    before = path.read_bytes()
+    result = rollout("-C", project, "promote", "prod")
+    assert result.code == 2 and "rollout:stage" in result.err and result.err.count("\n") == 1, result.err
+    assert path.read_bytes() == before and not (project / "ledger").exists()
+
+
+def test_crlf_files_stay_crlf(project: Path, rollout):
+    path = project / "Pulumi.prod.yaml"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    lines = path.read_bytes().count(b"\r\n")
+    assert rollout("-C", project, "promote", "prod").code == 0
+    assert rollout("-C", project, "promote", "prod").code == 0
+    data = path.read_bytes()
+    assert data.count(b"\r\n") == lines + 1 and data.count(b"\n") == data.count(b"\r\n")
+    assert b'  rollout:stage: "canary-25"\r\n  rollout:previousStage: "canary-5"\r\n' in data
+
+
+def test_a_symlinked_stack_file_has_its_target_edited_and_the_link_kept(tmp_path: Path, rollout):
+    real, project = tmp_path / "shared", tmp_path / "project"
+    real.mkdir()
+    project.mkdir()
+    shutil.copy(REPO / "Pulumi.prod.yaml", real / "Pulumi.prod.yaml")
+    shutil.copy(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    (project / "Pulumi.prod.yaml").symlink_to("../shared/Pulumi.prod.yaml")
+    assert rollout("-C", project, "promote", "prod").code == 0
+    assert (project / "Pulumi.prod.yaml").is_symlink()
+    assert os.readlink(project / "Pulumi.prod.yaml") == "../shared/Pulumi.prod.yaml"
+    assert config_of(real / "Pulumi.prod.yaml")["rollout:stage"] == "canary-5"
+    assert sorted(p.name for p in real.iterdir()) == ["Pulumi.prod.yaml"]  # no temp or lock file left
+    assert (project / "ledger" / "prod.jsonl").exists()  # the ledger stays with the project
+
+
+def test_the_owner_is_kept(project: Path, rollout):
+    path = project / "Pulumi.prod.yaml"
+    if os.geteuid() == 0:  # root can hand the file to someone else first, as on a shared checkout
+        os.chown(path, 4321, 4322)
+    owner = (path.stat().st_uid, path.stat().st_gid)
+    assert rollout("-C", project, "promote", "prod").code == 0
+    assert (path.stat().st_uid, path.stat().st_gid) == owner and config_of(path)["rollout:stage"] == "canary-5"
+
+
+def test_a_read_only_stack_file_is_refused_not_replaced(project: Path, rollout):
+    path = project / "Pulumi.prod.yaml"
+    os.chmod(path, 0o444)
+    before = path.read_bytes()
+    result = rollout("-C", project, "promote", "prod")
+    assert result.code == 2 and "Pulumi.prod.yaml is read-only (mode 0444)" in result.err
+    assert path.read_bytes() == before and stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert not (project / "ledger").exists()
+
+
+def test_a_temp_file_left_by_a_killed_run_is_removed_by_the_next(project: Path, rollout):
+    stale = project / ".Pulumi.prod.yaml.k1ll3d.rollout-tmp"
+    stale.write_text("config:\n  rollout:stage: half")
+    unrelated = project / ".Pulumi.prod.yaml.notes"
+    unrelated.write_text("mine")
+    assert rollout("-C", project, "promote", "prod").code == 0
+    assert not stale.exists() and unrelated.read_text() == "mine"
+
+
+# -- property: every supported way of writing the stage, in every combination ------------------
+
+LADDER = ["off", "canary-5", "canary-25", "full", "1.10", "on"]
+VALUE_FORMS = {
+    "plain": lambda v, ind: f" {v}" if v not in ("off", "on", "1.10") else f' "{v}"',
+    "double": lambda v, ind: f' "{v}"',
+    "single": lambda v, ind: f" '{v}'",
+    "next line": lambda v, ind: f"\n{ind}  '{v}'",
+    "literal": lambda v, ind: f" |-\n{ind}  {v}",
+    "folded": lambda v, ind: f" >-\n{ind}  {v}",
+}
+
+
+@st.composite
+def stack_texts(draw):
+    indent = " " * draw(st.sampled_from([2, 4]))
+    stage, previous = draw(st.sampled_from(LADDER)), draw(st.one_of(st.none(), st.sampled_from(LADDER)))
+    key = draw(st.sampled_from(["rollout:stage", '"rollout:stage"', "'rollout:stage'"]))
+    form = draw(st.sampled_from(list(VALUE_FORMS)))
+    comment = draw(st.sampled_from(["", "  # here"])) if form not in ("literal", "folded") else ""
+    lines = [f"{indent}rollout:app: chat", f"{indent}{key}:{VALUE_FORMS[form](stage, indent)}{comment}"]
+    if previous is not None:
+        lines.insert(draw(st.integers(0, 2)), f"{indent}rollout:previousStage:"
+                     + VALUE_FORMS[draw(st.sampled_from(list(VALUE_FORMS)))](previous, indent))
+    elif draw(st.booleans()):  # written, but with no stage in it yet
+        lines.insert(draw(st.integers(0, 2)), f"{indent}rollout:previousStage:"
+                     + draw(st.sampled_from(["", " ~", ' ""', " ''", "   # none yet"])))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    text = "\n".join(["# a stack", "config:", *lines, "other: {a: 1}"]) + draw(st.sampled_from(["", "\n"]))
+    text = text.replace("\n", newline)
+    return text, newline
+
+
+@settings(max_examples=300, deadline=None)
+@given(stack_texts(), st.sampled_from(LADDER))
+def test_any_supported_form_is_edited_to_exactly_the_new_stages(case, target):
+    from rollout.spec.yaml12 import load_yaml
+
+    text, newline = case
+    before = load_yaml(text)
+    current = before["config"]["rollout:stage"]
+    after_text = with_stage(text, target, current)
+    after = load_yaml(after_text)
+    assert after == {**before, "config": {**before["config"], "rollout:stage": target, "rollout:previousStage": current}}
+    verify_only_stage_changed(text, after_text, target, current)
+    if newline == "\r\n":
+        assert after_text.count("\n") == after_text.count("\r\n")
+    assert with_stage(after_text, current, target).count(newline) == after_text.count(newline)  # no line added twice

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollout.build.kubernetes import common_labels
-from rollout.spec.stack import StackSettings
+from rollout.spec.model import StackSettings
 
 API_VERSION = "pulumi.com/v1"
 STACK_FILE_ANNOTATION = "rollout.dev/stack-file"

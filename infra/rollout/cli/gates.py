@@ -1,7 +1,8 @@
 """`rollout gate`, `rollout watch`, `rollout history`, and the gate and ledger hooks of promote/rollback.
 
-Exit status of gate: 0 GREEN, 3 YELLOW, 4 RED, 5 not enough data or Prometheus unreachable;
-2 bad input; 1 anything else (a ledger that cannot be written included).
+Exit status of gate: 0 GREEN, 3 YELLOW, 4 RED, 5 not enough data, Prometheus unreachable or a
+ledger that cannot be read (a corrupt line, named by file and line); 2 bad input; 1 anything else
+(a ledger that cannot be written included). `history` of a corrupt ledger exits 1 naming the line.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rollout.cli.project import open_stack, project_dir_option
 from rollout.spec.model import StackSettings
 
 if TYPE_CHECKING:
+    from rollout.core.moves import Evidence
     from rollout.spec.model import GateSettings
     from rollout.gates.gate import GateResult
     from rollout.core.ledger import Ledger
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
 # `rollout plan` and `rollout status` only need the argument parsers registered here.
 
 PROMETHEUS_ENV = "ROLLOUT_PROMETHEUS_URL"
+
+
+class LedgerUnreadable(RolloutError):
+    """The gate cannot tell how long the stage has soaked: NO DATA, never a verdict on half a ledger."""
+
+    exit_code = 5
 
 
 class GateRefused(RolloutError):
@@ -83,6 +91,16 @@ def _record_gate(ledger: Ledger, path: Path, settings: StackSettings, verdict: s
 
 # -- gate ------------------------------------------------------------------------
 
+def require_readable(ledger: Ledger, settings: StackSettings) -> None:
+    """A ledger with a corrupt line (or too big, or unreadable) makes the gate NO DATA, exit 5."""
+    from rollout.core.ledger import LedgerError
+
+    try:
+        ledger.records(settings.stack)
+    except LedgerError as exc:
+        raise LedgerUnreadable(f"{exc}; the gate cannot judge without it: NO DATA") from None
+
+
 def evaluate_gate(path: Path, settings: StackSettings, config: GateSettings, ledger: Ledger, url: str,
                   at: float | None = None, timeout: float = 10.0) -> GateResult:
     """Run the gate; an unreachable Prometheus is recorded as NO DATA before the error goes up."""
@@ -90,6 +108,7 @@ def evaluate_gate(path: Path, settings: StackSettings, config: GateSettings, led
     from rollout.gates.gate import run_gate
     from rollout.gates.prometheus import Prometheus, PrometheusUnavailable
 
+    require_readable(ledger, settings)
     client = Prometheus(url, timeout=timeout)
     try:
         return run_gate(settings, config, client, ledger, at)
@@ -129,6 +148,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     path, settings, config, ledger = _open(args)
     url = _prometheus_url(args)
+    require_readable(ledger, settings)
     duration = _duration_arg("--for", args.duration) if args.duration else max(config.min_soak.seconds, 60.0)
     interval = _duration_arg("--interval", args.interval)
     if interval <= 0:
@@ -145,10 +165,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # -- history ---------------------------------------------------------------------
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from rollout.core.ledger import history
     from rollout.gates.report import history_text
 
     path, settings, config, ledger = _open(args)
-    records = sorted(ledger.records(settings.stack), key=lambda r: r.time)
+    records = history(ledger.records(settings.stack))
     if args.limit:
         records = records[-args.limit:]
     if args.json:
@@ -161,34 +182,32 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 # -- hooks for promote / rollback -------------------------------------------------
 
-def guard_stage_change(args: argparse.Namespace, path: Path, settings: StackSettings, transition: Any) -> None:
-    """Before promote/rollback edits the stack file: `--gate` must be GREEN, and the move is recorded.
+def guard_stage_change(args: argparse.Namespace, path: Path, settings: StackSettings, transition: Any) -> Evidence | None:
+    """Before promote edits the stack file: with `--gate` the gate must be GREEN.
 
-    The record is written first so that a ledger which cannot be written stops the command
-    with the stack file untouched.
+    Returns the verdict and its numbers for the move's ledger records. The gate judges the file as
+    read before the stack lock is taken (a slow Prometheus must not hold the lock a kill switch
+    needs); the move then refuses a file that changed since (core/moves.py, `judged`).
     """
+    gate_url = getattr(args, "gate", None)
+    if not gate_url:
+        return None
     from rollout.gates.evaluate import GREEN
-    from rollout.core.ledger import make_record, open_ledger
+    from rollout.core.ledger import open_ledger
+    from rollout.core.moves import Evidence
     from rollout.gates.report import gate_text
 
     config = settings.gates
     ledger = open_ledger(config.ledger, path)
-    gate_url = getattr(args, "gate", None)
-    verdict, values, reason = None, {}, ""
-    if gate_url:
-        result = evaluate_gate(path, settings, config, ledger, gate_url)
-        if result.verdict != GREEN:
-            sys.stdout.write(gate_text(result))
-            _record_gate(ledger, path, settings, result.verdict, result.values(),
-                         f"promote to {transition.to_stage} refused: " + "; ".join(result.reasons), result.at)
-            raise GateRefused(
-                f"not promoting {settings.stack} to {transition.to_stage}: the gate is {result.verdict}: "
-                + ("; ".join(result.reasons) or "see the table above"), result.exit_code)
-        verdict, values, reason = result.verdict, result.values(), f"gate GREEN at {gate_url}"
-    if getattr(args, "dry_run", False):
-        return
-    ledger.append(make_record(settings.stack, transition.action, transition.from_stage, transition.to_stage,
-                              verdict, time.time(), path.parent, values, reason))
+    result = evaluate_gate(path, settings, config, ledger, gate_url)
+    if result.verdict != GREEN:
+        sys.stdout.write(gate_text(result))
+        _record_gate(ledger, path, settings, result.verdict, result.values(),
+                     f"promote to {transition.to_stage} refused: " + "; ".join(result.reasons), result.at)
+        raise GateRefused(
+            f"not promoting {settings.stack} to {transition.to_stage}: the gate is {result.verdict}: "
+            + ("; ".join(result.reasons) or "see the table above"), result.exit_code)
+    return Evidence(result.verdict, result.values(), f"gate GREEN at {gate_url}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

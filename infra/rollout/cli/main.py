@@ -137,19 +137,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
 # -- promote / rollback ----------------------------------------------------------
 
 def _change_stage(args: argparse.Namespace, action: str) -> int:
-    path, settings = open_stack(args.stack, project_dir_option(args))
-    if action == transitions.PROMOTE:
-        target = transitions.promotion_target(settings, args.to, args.force)
-    else:
-        target = transitions.rollback_target(settings, args.to, args.kill_switch)
-    transition = transitions.prepare(settings, action, target)
-    gates_cli.guard_stage_change(args, path, settings, transition)  # gates: --gate must be GREEN; ledger record before any edit
+    from rollout.core import moves  # the lock and the ledger: only commands that move a stage need them
+
+    path, settings = open_stack(args.stack, project_dir_option(args))  # bad input stops here, before the lock
+    choose = moves.choose_target(action, args.to, getattr(args, "force", False), getattr(args, "kill_switch", False))
+    command = " ".join(["rollout", action, settings.stack] + (["--to", args.to] if args.to else [])
+                       + (["--kill-switch"] if getattr(args, "kill_switch", False) else []))
+    evidence = None
+    if args.dry_run or getattr(args, "gate", None):
+        # Judged on this read; the move itself re-reads under the lock and refuses a file that moved since.
+        transition = transitions.prepare(settings, action, choose(settings))
+        evidence = gates_cli.guard_stage_change(args, path, settings, transition)  # gates: --gate must be GREEN
+        if args.dry_run:
+            sys.stdout.write(plan_text(transition.plan))
+            print(f"(dry run: {path.name} not changed)")
+            return 0
+    transition = moves.move(path, settings.stack, action, choose, command=command, evidence=evidence,
+                            judged=settings if evidence else None)
+    assert transition is not None, "promote and rollback refuse rather than find nothing to do"
     plan = transition.plan
-    if args.dry_run:
-        sys.stdout.write(plan_text(plan))
-        print(f"(dry run: {path.name} not changed)")
-        return 0
-    transitions.apply(path, transition)
     verb = "promoted" if action == transitions.PROMOTE else "rolled back"
     print(f"{verb} {settings.stack}: {transition.from_stage} -> {transition.to_stage} ({path.name} updated)")
     for service, weight in plan.target.weights().items():

@@ -1,104 +1,322 @@
-"""Edit `rollout:stage` in a stack file in place: every other byte kept, written atomically."""
+"""Edit `rollout:stage` in a stack file in place: every other byte kept, written atomically.
+
+The value is found with the YAML parser's own positions, so every way a person writes it is
+either edited exactly (plain, quoted, on the next line, a one-line block scalar, inside a flow
+mapping, an alias, an anchor only previousStage aliases) or refused with exit 2 before anything
+is written. CRLF stays CRLF; a symlinked stack file has its target replaced and the link kept;
+mode and owner are kept; a read-only stack file is refused.
+"""
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rollout.errors import RolloutError
-from rollout.spec.yaml12 import load_yaml
+import yaml
+from yaml.events import (AliasEvent, CollectionEndEvent, CollectionStartEvent, Event, MappingEndEvent,
+                         MappingStartEvent, ScalarEvent)
+
+from rollout.core.checkpoints import checkpoint
+from rollout.errors import ConfigError, RolloutError, UsageError
+from rollout.spec.yaml12 import YAMLError, load_yaml
+
+STAGE_KEY, PREVIOUS_KEY = "rollout:stage", "rollout:previousStage"
+TEMP_SUFFIX = ".rollout-tmp"  # `.Pulumi.prod.yaml.<random>.rollout-tmp`, removed by the next move if left behind
 
 # YAML 1.1 readers take these as booleans or null; quote them so every tool reads text.
 _NEEDS_QUOTES = re.compile(r"(?i)(y|yes|n|no|on|off|true|false|null|~|[-+.0-9][-+.0-9eE_]*)")
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9._~-]*")  # stage names, or empty or ~: never escaped inside quotes
+# libyaml's marks count characters like the Python parser's, ~10x faster; but it does not count a
+# byte order mark, so a file that starts with one is read by the Python parser.
+_EVENTS_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class StackFileChanged(RolloutError):
     """Someone else wrote the file while we were editing it."""
 
 
-def _line_pattern(key: str) -> re.Pattern[str]:
-    return re.compile(
-        rf"^(?P<lead>[ \t]+)(?P<q>[\"']?){re.escape(key)}(?P=q):[ \t]*"
-        rf"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^#\n]*?)(?P<tail>[ \t]+#[^\n]*)?[ \t]*$",
-        re.MULTILINE,
-    )
+@dataclass(frozen=True)
+class StageEdit:
+    path: Path  # the stack file as the user named it
+    target: Path  # the file that is replaced: the symlink's target for a linked stack file
+    before: str
+    after: str
 
 
-def _format_value(name: str, original: str | None) -> str:
-    if original and original[:1] in "\"'":
-        quote = original[0]
-        return f"{quote}{name}{quote}"
+# -- finding the values ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Value:
+    key: ScalarEvent
+    event: Event  # ScalarEvent or AliasEvent
+
+
+def _node_end(events: list[Event], i: int) -> int:
+    """Index just after the node that starts at events[i]."""
+    if not isinstance(events[i], CollectionStartEvent):
+        return i + 1
+    depth = 0
+    for j in range(i, len(events)):
+        if isinstance(events[j], CollectionStartEvent):
+            depth += 1
+        elif isinstance(events[j], CollectionEndEvent):
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return len(events)
+
+
+def _entries(events: list[Event], i: int) -> list[tuple[Event, int]]:
+    """(key event, index of the value) for the mapping starting at events[i]."""
+    out, j = [], i + 1
+    while not isinstance(events[j], MappingEndEvent):
+        value_at = _node_end(events, j)
+        out.append((events[j], value_at))
+        j = _node_end(events, value_at)
+    return out
+
+
+def _find_config(events: list[Event], file: str) -> tuple[MappingStartEvent, dict[str, _Value]]:
+    if len(events) < 3 or not isinstance(events[2], MappingStartEvent):
+        raise ConfigError(file, "(file)", "is not a mapping with a config: section; nothing written")
+    for key, value_at in _entries(events, 2):
+        if isinstance(key, ScalarEvent) and key.value == "config" and isinstance(events[value_at], MappingStartEvent):
+            found: dict[str, _Value] = {}
+            for inner, at in _entries(events, value_at):
+                if isinstance(inner, ScalarEvent) and inner.value in (STAGE_KEY, PREVIOUS_KEY):
+                    if inner.value in found:
+                        raise ConfigError(file, inner.value, f"appears twice under config: (lines "
+                                          f"{found[inner.value].key.start_mark.line + 1} and {inner.start_mark.line + 1}); "
+                                          "keep one; nothing written")
+                    if not isinstance(events[at], (ScalarEvent, AliasEvent)):
+                        raise ConfigError(file, inner.value, "must be a stage name, not a list or mapping; nothing written")
+                    found[inner.value] = _Value(inner, events[at])
+            return events[value_at], found
+    raise ConfigError(file, "config", "is missing or not a mapping; nothing written")
+
+
+def _plain(name: str) -> str:
+    """A stage name as a plain value, quoted only where a YAML 1.1 reader would not see text."""
     return f'"{name}"' if _NEEDS_QUOTES.fullmatch(name) else name
 
 
-def with_stage(text: str, stage: str, previous: str | None) -> str:
+def _value_span(text: str, value: _Value, new: str, file: str) -> tuple[int, int, str]:
+    """(start, end, replacement) for the characters of the value itself, anchors and tags kept."""
+    event, key = value.event, value.key.value
+    start, end = event.start_mark.index, event.end_mark.index
+    if isinstance(event, AliasEvent):
+        if text[start:end] != f"*{event.anchor}":
+            raise ConfigError(file, key, f"rollout could not find the alias *{event.anchor} it read; nothing written")
+        return start, end, _plain(new)
+    old = event.value
+    refuse = ConfigError(file, key, f"is written in a form rollout cannot edit exactly (line {event.start_mark.line + 1}); "
+                         f"write it on one line as `{key}: {old}`; nothing written")
+    style = event.style or None  # libyaml says '' for plain, the Python parser None
+    if not _SAFE_TEXT.fullmatch(old):
+        raise refuse
+    if style is None and old == "" and start == end:  # `rollout:previousStage:` with nothing after it yet
+        return end, end, (" " if text[end - 1] == ":" else "") + _plain(new)
+    if style is None and old and text[end - len(old):end] == old:
+        return end - len(old), end, _plain(new)
+    if style in ("'", '"') and text[end - 1] == style and text[end - 1 - len(old):end - 1] == old:
+        return end - 1 - len(old), end - 1, new
+    if style in ("|", ">"):
+        # A one-line block scalar (`|-` then the name): replace the name on its content line.
+        body = text.index("\n", start) + 1 if "\n" in text[start:end] else end
+        lines = [m for m in re.finditer(r"[^\r\n]+", text[body:end]) if m.group().strip()]
+        if len(lines) == 1 and lines[0].group().strip() == old:
+            at = body + lines[0].start() + lines[0].group().index(old)
+            return at, at + len(old), new
+    raise refuse
+
+
+def _check_aliases(events: list[Event], values: dict[str, _Value], file: str) -> None:
+    """An anchor on a value we change must not be aliased anywhere we do not also rewrite."""
+    rewritten = {id(v.event) for v in values.values()}
+    for key, value in values.items():
+        anchor = getattr(value.event, "anchor", None)
+        if isinstance(value.event, AliasEvent) or anchor is None:
+            continue
+        for other in events:
+            if isinstance(other, AliasEvent) and other.anchor == anchor and id(other) not in rewritten:
+                raise ConfigError(file, key, f"carries the anchor &{anchor}, which line {other.start_mark.line + 1} "
+                                  f"aliases (*{anchor}); moving the stage would change that value too. "
+                                  "Write the value out there instead of the alias; nothing written")
+
+
+def _line_end(text: str, at: int) -> tuple[int, str]:
+    """Where the line holding `at` ends, and its line break ('' at the end of a file without one)."""
+    end = text.find("\n", at)
+    if end == -1:
+        return len(text), ""
+    return (end - 1, "\r\n") if end > 0 and text[end - 1] == "\r" else (end, "\n")
+
+
+def with_stage(text: str, stage: str, previous: str | None, file: str = "the stack file") -> str:
     """The stack file text with rollout:stage (and rollout:previousStage) set; nothing else changes."""
-    stage_match = _line_pattern("rollout:stage").search(text)
-    if stage_match is None:
-        raise RolloutError("cannot find a `rollout:stage: <name>` line under config: to edit")
-    lead = stage_match.group("lead")
-    new_line = (
-        f"{lead}{stage_match.group('q')}rollout:stage{stage_match.group('q')}: "
-        f"{_format_value(stage, stage_match.group('value'))}{stage_match.group('tail') or ''}"
-    )
-    text = text[: stage_match.start()] + new_line + text[stage_match.end():]
-    if previous is None:
-        return text
-    prev_match = _line_pattern("rollout:previousStage").search(text)
-    if prev_match:
-        prev_line = (
-            f"{prev_match.group('lead')}{prev_match.group('q')}rollout:previousStage{prev_match.group('q')}: "
-            f"{_format_value(previous, prev_match.group('value'))}{prev_match.group('tail') or ''}"
-        )
-        return text[: prev_match.start()] + prev_line + text[prev_match.end():]
-    insert_at = stage_match.start() + len(new_line)
-    return text[:insert_at] + f"\n{lead}rollout:previousStage: {_format_value(previous, None)}" + text[insert_at:]
+    try:
+        events = list(yaml.parse(text, Loader=_EVENTS_LOADER if not text.startswith("\ufeff") else yaml.SafeLoader))
+    except YAMLError as exc:
+        raise ConfigError(file, "(file)", f"is not valid YAML: {getattr(exc, 'problem', exc)}; nothing written") from None
+    config, values = _find_config(events, file)
+    if STAGE_KEY not in values:
+        raise ConfigError(file, STAGE_KEY, "cannot find it under config: to edit; nothing written")
+    changes = {STAGE_KEY: stage}
+    if previous is not None:
+        changes[PREVIOUS_KEY] = previous
+    edited = {k: v for k, v in values.items() if k in changes}
+    _check_aliases(events, edited, file)
+    spans = {k: _value_span(text, values[k], changes[k], file) for k in edited}
+    if previous is not None and PREVIOUS_KEY not in values:
+        spans[PREVIOUS_KEY] = _new_previous(text, config, values[STAGE_KEY], spans[STAGE_KEY][1], previous)
+    for start, end, replacement in sorted(spans.values(), reverse=True):  # from the back: earlier offsets stay valid
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _new_previous(text: str, config: MappingStartEvent, stage: _Value, stage_end: int,
+                  previous: str) -> tuple[int, int, str]:
+    """Insert rollout:previousStage right after the stage (which ends at `stage_end`), in the same style."""
+    key_text = text[stage.key.start_mark.index:stage.key.end_mark.index].replace(STAGE_KEY, PREVIOUS_KEY)
+    entry = f"{key_text}: {_plain(previous)}"
+    if config.flow_style:
+        at = stage.event.end_mark.index
+        return at, at, f", {entry}"
+    at, newline = _line_end(text, stage_end - 1)
+    newline = newline or ("\r\n" if "\r\n" in text else "\n")
+    return at, at, f"{newline}{' ' * stage.key.start_mark.column}{entry}"
 
 
 def _parse(text: str) -> Any:
     return load_yaml(text)
 
 
-def verify_only_stage_changed(before: str, after: str, stage: str, previous: str | None) -> None:
-    """Refuse to write unless the edit changed exactly the keys we meant to change."""
-    old, new = _parse(before), _parse(after)
+def verify_only_stage_changed(before: str, after: str, stage: str, previous: str | None,
+                              file: str = "the stack file") -> Any:
+    """Refuse to write unless the edit changed exactly the keys we meant to change; returns `before` parsed."""
+    try:
+        old, new = _parse(before), _parse(after)
+    except YAMLError:
+        raise ConfigError(file, STAGE_KEY, "editing it would leave the file unreadable; nothing written") from None
     expected = dict(old["config"])
-    expected["rollout:stage"] = stage
+    expected[STAGE_KEY] = stage
     if previous is not None:
-        expected["rollout:previousStage"] = previous
+        expected[PREVIOUS_KEY] = previous
     if {k: v for k, v in old.items() if k != "config"} != {k: v for k, v in new.items() if k != "config"}:
-        raise RolloutError("internal check failed: editing the stage would change keys outside config:; nothing written")
+        raise ConfigError(file, STAGE_KEY, "editing it would change keys outside config:; nothing written")
     kept_order = [k for k in new["config"] if k in old["config"]] == list(old["config"])
     if new["config"] != expected or not kept_order:
-        raise RolloutError("internal check failed: editing the stage would change other keys; nothing written")
+        changed = sorted(k for k in set(expected) | set(new["config"]) if expected.get(k) != new["config"].get(k))
+        raise ConfigError(file, STAGE_KEY, f"editing it would also change {', '.join(changed) or 'the key order'}; "
+                          "nothing written")
+    return old
+
+
+# -- reading and writing the file ------------------------------------------------------
+
+def read_text(path: Path) -> str:
+    """The exact text: bytes decoded as UTF-8 without newline translation (CRLF stays CRLF)."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path.name, "(file)", f"is not UTF-8 text (byte {exc.start}); nothing written") from None
+    except OSError as exc:
+        raise RolloutError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def prepare_stage_edit(path: Path, stage: str, previous: str) -> StageEdit:
+    """Read the file and work out the move from `previous` (the stage it must hold) to `stage`.
+
+    Refuses what cannot be written safely; writes nothing."""
+    target = path.resolve()
+    before = read_text(target)
+    after = with_stage(before, stage, previous, path.name)
+    if verify_only_stage_changed(before, after, stage, previous, path.name)["config"][STAGE_KEY] != previous:
+        raise StackFileChanged(f"{path.name} changed while rollout was reading it; nothing written, run the command again")
+    check_replaceable(path, target)
+    return StageEdit(path, target, before, after)
+
+
+def check_replaceable(path: Path, target: Path) -> None:
+    """Refuse, before anything is written, a file rollout could not replace as it is."""
+    info = target.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & stat.S_IWUSR or not os.access(target, os.W_OK):
+        raise UsageError(f"{path.name} is read-only (mode {mode:04o}); rollout does not replace a read-only stack "
+                         f"file: make it writable (chmod u+w {path.name}) if its stage may change")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise RolloutError(f"cannot write in {target.parent}: rollout replaces {path.name} in one step, "
+                           "through a new file in the same folder")
+    if os.geteuid() != 0 and info.st_uid != os.geteuid():
+        raise RolloutError(f"{path.name} belongs to user id {info.st_uid}, rollout runs as {os.geteuid()} and "
+                           "could not keep the owner; run it as the file's owner")
+    if os.geteuid() != 0 and info.st_gid not in (os.getegid(), *os.getgroups()):
+        raise RolloutError(f"{path.name} belongs to group id {info.st_gid}, which rollout's user is not in, so "
+                           "the group could not be kept; run it as a member of that group")
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Temp files a killed run left beside the stack file. Call only while holding the stack lock."""
+    target = path.resolve()
+    stale = sorted(target.parent.glob(f".{glob_escape(target.name)}.*{TEMP_SUFFIX}"))
+    for leftover in stale:
+        leftover.unlink(missing_ok=True)
+    return stale
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def atomic_write(path: Path, text: str, expected_current: str) -> None:
-    """Replace the file in one step, keeping its mode; refuse if it changed since it was read."""
-    if path.read_text(encoding="utf-8") != expected_current:
+    """Replace the file in one step, keeping mode and owner; refuse if it changed since it was read."""
+    target = path.resolve()
+    if read_text(target) != expected_current:
         raise StackFileChanged(f"{path.name} changed while rollout was editing it; nothing written, run the command again")
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    info = target.stat()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    except OSError as exc:
+        raise RolloutError(f"cannot write {path.name}: {exc.strerror or exc}; the file is unchanged") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
             handle.flush()
+            os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
+            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                os.fchown(handle.fileno(), info.st_uid, info.st_gid)
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        checkpoint("temp-written")
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise RolloutError(f"cannot write {path.name}: {exc.strerror or exc}; the file is unchanged") from None
         raise
+    _fsync_folder(target.parent)
+    if read_text(target) != text:
+        raise RolloutError(f"{path.name} does not read back as written; check it by hand")
 
 
-def set_stage(path: Path, stage: str, previous: str | None) -> tuple[str, str]:
-    """Write the new stage; returns (old text, new text) so callers can show or undo it."""
-    before = path.read_text(encoding="utf-8")
-    after = with_stage(before, stage, previous)
-    verify_only_stage_changed(before, after, stage, previous)
-    if after != before:
-        atomic_write(path, after, before)
-    return before, after
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)  # the rename itself survives a power cut
+    finally:
+        os.close(fd)
+
+
+def apply_stage_edit(edit: StageEdit) -> None:
+    if edit.after != edit.before:
+        atomic_write(edit.path, edit.after, edit.before)
+
+
+def set_stage(path: Path, stage: str, previous: str) -> tuple[str, str]:
+    """Move the file from `previous` to `stage` (no lock, no ledger: core/moves.py adds those)."""
+    edit = prepare_stage_edit(path, stage, previous)
+    apply_stage_edit(edit)
+    return edit.before, edit.after

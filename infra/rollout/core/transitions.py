@@ -1,13 +1,11 @@
-"""Promote and rollback: choose the target stage, check it, then edit the stack file."""
+"""Promote and rollback: choose the target stage and check it (core/moves.py edits the stack file)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from rollout.errors import UsageError
 from rollout.output.plan import Plan, build_plan
 from rollout.spec.model import StackSettings
-from rollout.core.stackfile import set_stage
 from rollout.core.ladder import next_stage, previous_stage
 
 PROMOTE, ROLLBACK = "promote", "rollback"
@@ -63,12 +61,18 @@ def rollback_target(settings: StackSettings, to: str | None, kill_switch: bool) 
     return target
 
 
+def automatic_rollback_target(settings: StackSettings, on_red: str) -> str | None:
+    """Where `rollout watch` goes on RED: one stage back, or the kill switch when rollout:gates.onRed
+    says so; None when the stack is already at the kill switch."""
+    if settings.stage == settings.kill_switch:
+        return None
+    if on_red == "kill-switch":
+        return settings.kill_switch
+    return rollback_target(settings, None, False)
+
+
 def prepare(settings: StackSettings, action: str, target: str) -> Transition:
     """Everything is checked here, before the stack file is touched: building the plan refuses
     a target stage whose weights replicas cannot express."""
     plan = build_plan(settings, target)
     return Transition(settings.stack, action, settings.stage, target, plan)
-
-
-def apply(path: Path, transition: Transition) -> None:
-    set_stage(path, transition.to_stage, transition.from_stage)

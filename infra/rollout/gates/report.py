@@ -44,13 +44,20 @@ def progress_line(elapsed: float, total: float, stage: str, verdict: str, note: 
             + (f" - {note}" if note else ""))
 
 
+# How a move that did not simply complete shows in the ACTION column.
+_PHASE_NOTES = {"intent": "NOT COMPLETED: interrupted, or still running", "aborted": "aborted",
+                "recovered": "recovered"}
+
+
 def history_text(records: Sequence[Record]) -> str:
+    """One line per record of `ledger.history()`; an intent shown there never completed."""
     if not records:
         return "no records\n"
     lines = _table(
         ("TIME", "ACTION", "FROM", "TO", "VERDICT", "USER", "COMMIT", "REASON"),
-        ((r.time, r.action, r.from_stage or "-", r.to_stage or "-", r.verdict or "-", r.user,
-          (r.commit or "-")[:10], r.reason) for r in records),
+        ((r.time, r.action + (f" ({_PHASE_NOTES[r.phase]})" if r.phase in _PHASE_NOTES else ""),
+          r.from_stage or "-", r.to_stage or "-", r.verdict or "-", r.user, (r.commit or "-")[:10],
+          r.reason) for r in records),
     )
     return "\n".join(line.rstrip() for line in lines) + "\n"
 

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
-from rollout.core import transitions
-from rollout.errors import RolloutError
-from rollout.spec.model import GateSettings, OnRed, StackSettings
-from rollout.spec.stack import load_stack
+from rollout.core import moves
+from rollout.spec.model import GateSettings, StackSettings
 from rollout.gates.evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row, format_duration
 from rollout.gates.gate import GateResult, run_gate, run_triggers, soak_clock
 from rollout.core.ledger import Ledger, make_record
@@ -28,15 +26,6 @@ class WatchOutcome:
         return EXIT_CODES[RED] if self.rolled_back_to else EXIT_CODES[self.verdict]
 
 
-def rollback_target(settings: StackSettings, config: GateSettings) -> str | None:
-    """One stage back, or straight to the kill switch when the stack says so; None when already off."""
-    if settings.stage == settings.kill_switch:
-        return None
-    if config.on_red is OnRed.KILL_SWITCH:
-        return settings.kill_switch
-    return transitions.rollback_target(settings, None, False)
-
-
 def _why(result: GateResult | None, fired: list[Row]) -> str:
     """Triggers first (they decide a rollback on their own), then what the gate found."""
     reasons = [f"{r.service} {r.reason}" for r in fired]
@@ -44,22 +33,17 @@ def _why(result: GateResult | None, fired: list[Row]) -> str:
     return "; ".join(reasons)
 
 
-def roll_back(path: Path, settings: StackSettings, config: GateSettings, ledger: Ledger, why: str,
-              values: dict, now: float, out: TextIO) -> str | None:
-    """Edit the stack file one stage back; the ledger record is written first, so a failing store stops it."""
-    fresh = load_stack(path, settings.stack)
-    if fresh.stage != settings.stage:
-        raise RolloutError(f"{path.name} moved from {settings.stage} to {fresh.stage} during the watch; not rolling back")
-    target = rollback_target(fresh, config)
-    if target is None:
-        print(f"RED at {fresh.stage}, which is already the kill switch: nothing to roll back", file=out)
+def roll_back(path: Path, settings: StackSettings, why: str, values: dict, out: TextIO) -> str | None:
+    """Move the stack file back through the move transaction (lock, re-read, ledger intent and done):
+    not at all if the file has left the stage this watch judged, nothing when already at the kill switch."""
+    transition = moves.automatic_rollback(path, settings.stack, settings.stage,
+                                          moves.Evidence(RED, values, f"rollout watch: {why}"))
+    if transition is None:
+        print(f"RED at {settings.stage}, which is already the kill switch: nothing to roll back", file=out)
         return None
-    transition = transitions.prepare(fresh, transitions.ROLLBACK, target)
-    ledger.append(make_record(fresh.stack, transitions.ROLLBACK, fresh.stage, target, RED, now, path.parent,
-                              values, f"rollout watch: {why}"))
-    transitions.apply(path, transition)
-    print(f"rolled back {fresh.stack}: {fresh.stage} -> {target} ({path.name} updated)", file=out)
-    return target
+    print(f"rolled back {settings.stack}: {transition.from_stage} -> {transition.to_stage} ({path.name} updated)",
+          file=out)
+    return transition.to_stage
 
 
 def watch(path: Path, settings: StackSettings, config: GateSettings, client: Prometheus, ledger: Ledger,
@@ -87,7 +71,7 @@ def watch(path: Path, settings: StackSettings, config: GateSettings, client: Pro
         if verdict == RED:
             values = result.values() if result else {}
             values.update({f"trigger.{r.service}.{r.check}": dict(r.values) for r in fired})
-            target = roll_back(path, settings, config, ledger, _why(result, fired), values, now, out)
+            target = roll_back(path, settings, _why(result, fired), values, out)
             if target is None:
                 return WatchOutcome(RED, None, note)
             print(f"next: commit {path.name} and run `pulumi up --stack {settings.stack}` "

@@ -1,6 +1,7 @@
 """`rollout:gates`: the checks a stage must pass, the rollback triggers, soak time and the ledger."""
 from __future__ import annotations
 
+import posixpath
 import re
 from types import MappingProxyType
 from typing import Mapping
@@ -54,15 +55,16 @@ def parse_gates(node: Node, stack: str, indicators: Mapping[str, Indicator]) -> 
 
 
 def _ledger(node: Node) -> str:
-    """Inside the repository (a relative path without `..`) or an S3 location."""
+    """A path inside the project or an S3 location; where a path really leads (symlinks, an absolute
+    path) is checked when the ledger is opened (core/ledger.py)."""
     location = node.text(max_length=1024)
     if location.startswith("s3://"):
         if not re.fullmatch(S3_LOCATION, location):
             raise node.error(f"{location!r} is not an S3 location: use s3://bucket or s3://bucket/prefix")
         return location
-    if re.match(r"[a-z][a-z0-9+.-]*://", location) or location.startswith(("/", "~")) or "\\" in location:
+    if re.match(r"[a-z][a-z0-9+.-]*://", location) or location.startswith("~") or "\\" in location:
         raise node.error(f"{location!r} must be a path inside the project (relative to the stack file) or s3://bucket/prefix")
-    if ".." in location.split("/"):
+    if not location.startswith("/") and posixpath.normpath(location).startswith(".."):
         raise node.error(f"{location!r} leaves the project; keep the ledger inside it or use s3://bucket/prefix")
     return location
 

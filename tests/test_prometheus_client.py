@@ -320,6 +320,16 @@ def test_a_trickle_in_any_part_of_the_answer_ends_at_the_timeout(prefix):
         assert 0.5 <= time.monotonic() - start < 1.2
 
 
+def test_a_tls_handshake_that_trickles_ends_at_the_timeout():
+    # The header of a 16 KB TLS handshake record, then a byte every 0.2 s: no certificate needed.
+    with TcpServer(drip(b"\x16\x03\x03\x40\x00", every=0.2)) as server:
+        url = server.url.replace("http://", "https://")
+        start = time.monotonic()
+        with pytest.raises(PrometheusUnavailable, match="did not answer within 0.5s"):
+            query(url, timeout=0.5)
+        assert time.monotonic() - start < 1.2
+
+
 def test_the_timeout_bounds_all_queries_together_not_each_one():
     # Every answer takes 0.2 s, well within 1 s; twelve of them two at a time take 1.2 s.
     def slow(request, conn, stop) -> None:

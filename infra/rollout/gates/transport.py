@@ -117,12 +117,9 @@ class _GuardedHTTPSConnection(http.client.HTTPSConnection):
     _guarded_connection = _GuardedHTTPConnection._guarded_connection
 
     def connect(self) -> None:
-        # http.client's HTTPSConnection.connect, with the TLS socket guarded before its handshake.
-        http.client.HTTPConnection.connect(self)
-        host = self._tunnel_host or self.host
-        self.sock = self._deadline.guard(
-            self._context.wrap_socket(self.sock, server_hostname=host, do_handshake_on_connect=False))
-        self.sock.do_handshake()
+        # The handshake is bounded as a whole by the socket timeout (the time left); then the guard.
+        super().connect()
+        self._deadline.guard(self.sock)
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):

@@ -10,7 +10,7 @@ from prometheus_fixture import scenario_project
 from rollout.errors import ConfigError
 from rollout.spec.gates import parse_gates
 from rollout.gates.evaluate import (
-    GREEN, NO_DATA, RED, YELLOW, Observations, ServiceTracks, TriggerReading, evaluate, fired_triggers,
+    EXIT_CODES, GREEN, NO_DATA, RED, YELLOW, Observations, ServiceTracks, TriggerReading, evaluate, fired_triggers,
     service_tracks, soak_row, worst,
 )
 from rollout.gates.gate import gate_queries
@@ -122,6 +122,10 @@ def test_too_few_requests_make_every_check_of_that_service_no_data(tmp_path):
     assert rows["errorRate"].verdict == NO_DATA
 
 
+def test_gate_exit_statuses_are_the_documented_ones():
+    assert EXIT_CODES == {GREEN: 0, YELLOW: 3, RED: 4, NO_DATA: 5}
+
+
 def test_red_outranks_no_data_and_no_data_outranks_yellow():
     assert worst([GREEN, NO_DATA, RED]) == RED
     assert worst([YELLOW, NO_DATA, GREEN]) == NO_DATA
@@ -171,9 +175,10 @@ LADDER = [{"name": "s0", "weight": 0}, {"name": "s25", "weight": 25}, {"name": "
 
 
 def shop(stage: str = "s25", strategy: str = "tracks", gates: dict | None = None,
-         api_metrics: dict | None = API_METRICS, worker_metrics: dict | None = WORKER_METRICS) -> StackSettings:
-    """`api` carries the flag (20 replicas), `worker` has none; gates default to no minimum soak."""
-    api = {"image": "registry.example/api:1", "port": 9000, "healthPath": "/healthz", "replicas": 20,
+         api_metrics: dict | None = API_METRICS, worker_metrics: dict | None = WORKER_METRICS,
+         replicas: int = 20, ladder: list[dict] = LADDER) -> StackSettings:
+    """`api` carries the flag, `worker` has none; gates default to no minimum soak."""
+    api = {"image": "registry.example/api:1", "port": 9000, "healthPath": "/healthz", "replicas": replicas,
            "flags": {"NEW_CHECKOUT": {"off": "0", "on": "1"}}}
     worker = {"image": "registry.example/worker:1", "port": 9100, "healthPath": "/ready", "replicas": 3}
     if api_metrics is not None:
@@ -182,7 +187,7 @@ def shop(stage: str = "s25", strategy: str = "tracks", gates: dict | None = None
         worker["metrics"] = worker_metrics
     return parse_stack({"config": {
         "rollout:app": "shop", "rollout:namespace": "shop-prod", "rollout:strategy": strategy,
-        "rollout:stage": stage, "rollout:stages": LADDER, "rollout:services": {"api": api, "worker": worker},
+        "rollout:stage": stage, "rollout:stages": ladder, "rollout:services": {"api": api, "worker": worker},
         "rollout:gates": {"minSoak": 0} if gates is None else gates,
     }}, "prod", "Pulumi.prod.yaml")
 
@@ -284,6 +289,8 @@ def test_a_canary_exactly_at_a_margin_takes_that_margins_colour(check, baseline,
     assert verdict(at_yellow) == YELLOW
     assert verdict(at_red + below) == YELLOW
     assert verdict(at_red) == RED
+    row = gate(settings, {("api", check): {"off": baseline, "on": at_yellow}})[1][("api", check)]
+    assert row.reason == "canary +12.5% vs baseline (YELLOW at 12.5%, RED at 25%)"
 
 
 def test_a_zero_latency_baseline_is_compared_against_a_floor_not_divided_by():
@@ -299,6 +306,35 @@ def test_exactly_min_requests_is_enough_and_one_fewer_is_not():
     assert verdict == NO_DATA
     assert rows[("api", "requests")].reason == "off had 249 requests in 10m, on had 249 requests in 10m (need 250)"
     assert rows[("api", "errorRate")].verdict == NO_DATA and "too few requests" in rows[("api", "errorRate")].reason
+
+
+def test_a_track_missing_from_the_request_counts_had_no_requests_even_when_one_is_enough():
+    settings = shop(gates={"minSoak": 0, "minRequests": 1})
+    config = parse_gates(settings)
+    tracks = service_tracks(settings, resolve(settings))
+    checks = {(q.service, q.check): {t: HEALTHY[q.check] for t in tracks[q.service].active}
+              for q in gate_queries(settings, config) if q.check != "requests"}
+    obs = Observations(requests={"api": {"off": 1000}, "worker": {"stable": 1000}}, checks=checks)
+    rows = {(r.service, r.check): r for r in evaluate(settings, config, tracks, obs, None)}
+    assert rows[("api", "requests")].reason == "on had 0 requests in 10m (need 1)"
+    assert rows[("api", "errorRate")].reason == "too few requests on on to judge"
+
+
+def test_a_canary_of_one_replica_is_judged():
+    settings = shop(replicas=4)  # 25% of 4: one pod on the on track
+    assert service_tracks(settings, resolve(settings))["api"].active == ("off", "on")
+    assert gate(settings, {("api", "errorRate"): {"off": 0.5, "on": 3.0}})[0] == RED
+
+
+def test_a_percentage_canary_below_one_percent_is_still_the_canary():
+    settings = shop(stage="s-half", strategy="percentage",
+                    ladder=[{"name": "s0", "weight": 0}, {"name": "s-half", "weight": 0.5}])
+    assert service_tracks(settings, resolve(settings))["api"].canary == "stable"
+
+
+def test_a_one_second_minimum_soak_is_still_a_minimum():
+    assert gate(shop(gates={"minSoak": "1s"}), soaked=None)[0] == NO_DATA
+    assert gate(shop(gates={"minSoak": "1s"}), soaked=1)[0] == GREEN
 
 
 def test_exactly_the_minimum_soak_is_enough_and_a_second_less_is_not():

@@ -10,7 +10,7 @@ from ruamel.yaml import YAML
 
 from rollout.errors import UsageError
 from rollout.spec.stack import parse_stack
-from rollout.core.ladder import check_ladder, resolve
+from rollout.core.ladder import check_ladder, next_stage, previous_stage, resolve
 
 
 def stack(ladder: str, replicas: int = 20, tolerance: float = 1, strategy: str = "tracks") -> dict:
@@ -68,6 +68,21 @@ def test_effective_weight_is_reported_next_to_the_requested_one():
     settings = parse_stack(stack("- {name: s0, weight: 0}\n- {name: s33, weight: 33}", replicas=10, tolerance=5), "p", "f")
     weights = resolve(settings, "s33").weights()["api"]
     assert weights == {"requested": 33, "effective": 30}
+    thirds = parse_stack(stack("- {name: s0, weight: 0}\n- {name: s33, weight: 33}", replicas=3, tolerance=1), "p", "f")
+    assert resolve(thirds, "s33").weights()["api"] == {"requested": 33, "effective": 33.33}  # two decimals shown
+
+
+def test_a_service_without_flags_asks_for_no_weight():
+    settings = parse_stack(stack("- {name: s0, weight: 0}\n- {name: s50, weight: 50}", strategy="percentage"), "p", "f")
+    assert resolve(settings, "s50").splits["worker"].requested == 0
+    assert resolve(settings, "s50").splits["api"].requested == 50
+
+
+def test_next_and_previous_stage_follow_the_ladder_and_stop_at_its_ends():
+    settings = parse_stack(stack("- {name: s0, weight: 0}\n- {name: s50, weight: 50}\n- {name: s100, weight: 100}"),
+                           "p", "f")
+    assert [next_stage(settings, s) for s in settings.stage_names] == ["s50", "s100", None]
+    assert [previous_stage(settings, s) for s in settings.stage_names] == [None, "s0", "s50"]
 
 
 def test_five_percent_of_ten_replicas_is_refused_with_what_would_work():
@@ -149,6 +164,15 @@ def test_a_weight_no_replica_count_can_express_says_to_change_the_weights():
         check_ladder(parse_stack(stack(ladder, replicas=10, tolerance=0), "p", "f"))
     assert str(err.value).endswith(
         "no replica count from 10 to 1010 expresses every stage's weight (0%, 0.01%): change the weights in rollout:stages")
+
+
+def test_the_replica_search_covers_exactly_the_counts_its_message_names():
+    # 0.09765625% is 1/1024: with no tolerance only multiples of 1024 replicas express it.
+    ladder = "- {name: s0, weight: 0}\n- {name: s, weight: 0.09765625}"
+    with pytest.raises(UsageError, match=r"\(e\.g\. 1024\)"):
+        check_ladder(parse_stack(stack(ladder, replicas=24, tolerance=0), "p", "f"))  # 24 + 1000
+    with pytest.raises(UsageError, match="no replica count from 23 to 1023 expresses every stage's weight"):
+        check_ladder(parse_stack(stack(ladder, replicas=23, tolerance=0), "p", "f"))
 
 
 # -- advice in errors is advice that works ---------------------------------------------------------

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+
+from conftest import REPO
 
 from prometheus_fixture import PrometheusServer, scenario_project, shared_gate_prometheus
 
@@ -166,3 +169,87 @@ def test_file_ledger_keeps_every_record(tmp_path, prom, rollout):
     assert [r.action for r in records] == ["promote", "gate", "gate", "gate"]
     history = rollout("history", path)
     assert history.code == 0 and history.out.count(" gate ") == 3
+
+
+# -- never GREEN without evidence --------------------------------------------------------------
+
+EVERY_CHECK_OFF = {"minSoak": 0, "checks": {name: False for name in (
+    "errorRate", "latencyP95", "sessionCreationSuccess", "sseSuccess", "firstTokenP95")}}
+
+
+def test_a_gate_with_every_check_turned_off_is_no_data_though_traffic_is_healthy(tmp_path, prom, rollout):
+    path = scenario_project(tmp_path, "healthy", gates=EVERY_CHECK_OFF)
+    result = gate(rollout, path, prom)
+    assert result.code == 5, result.out + result.err
+    assert "backend   requests  off 12000  on 4000" in result.out  # the data is there; nothing judges it
+    assert "no check could be evaluated: every check is turned off in rollout:gates.checks" in result.out
+    assert ledger_records(path)[-1]["verdict"] == "NO DATA"
+
+
+def test_promote_with_gate_refuses_a_gate_that_judged_nothing(tmp_path, prom, rollout):
+    path = scenario_project(tmp_path, "healthy", gates=EVERY_CHECK_OFF)
+    before = path.read_text()
+    result = rollout("promote", path, "--gate", prom.url)
+    assert result.code == 5
+    assert "not promoting prod to canary-50: the gate is NO DATA: checks: no check could be evaluated" in result.err
+    assert path.read_text() == before
+
+
+def test_watch_of_a_gate_that_judges_nothing_ends_no_data(tmp_path, prom, rollout):
+    path = scenario_project(tmp_path, "healthy", gates=EVERY_CHECK_OFF)
+    result = rollout("watch", path, "--prometheus", prom.url, "--for", "1s", "--interval", "1s")
+    assert result.code == 5, result.out + result.err
+    assert "canary-25: NO DATA" in result.out and "soak ended NO DATA: not ready to promote" in result.out
+    assert ledger_records(path)[-1]["verdict"] == "NO DATA"
+
+
+def test_a_stack_that_declares_no_metrics_is_no_data(tmp_path, prom, rollout):
+    """An application that declares no metrics at all (tests/apps/Pulumi.blank.yaml), at its `on` stage."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    text = (REPO / "tests" / "apps" / "Pulumi.blank.yaml").read_text().replace('rollout:stage: "off"', 'rollout:stage: "on"')
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(text + "  rollout:gates: {minSoak: 0s}\n")
+    result = gate(rollout, path, prom, "--json")
+    assert result.code == 5, result.out + result.err
+    assert json.loads(result.out)["reasons"] == [
+        "checks: no check could be evaluated: no service declares metrics (rollout:services.<name>.metrics)"]
+
+
+# -- the percentage strategy: one `stable` track that carries the flag ----------------------------
+
+def percentage_stack(folder: Path, stage: str, checks: dict | None = None) -> Path:
+    """A one-service app on the percentage strategy, reading the `agent` series of the healthy scenario."""
+    from ruamel.yaml import YAML
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Pulumi.yaml").write_text("name: pct\nruntime: python\n")
+    config = {
+        "rollout:app": "pct", "rollout:namespace": "healthy", "rollout:strategy": "percentage",
+        "rollout:stage": stage,
+        "rollout:stages": [{"name": "zero", "weight": 0}, {"name": "pct-25", "weight": 25}],
+        "rollout:services": {"api": {
+            "image": "registry.example/api:1", "port": 8080, "healthPath": "/health", "replicas": 4,
+            "flags": {"NEW_PATH": {"off": "0", "on": "1"}},
+            "metrics": {"job": "agent", "signals": {"requests": {"counter": "http_requests_total"},
+                                                    "latency": {"histogram": "http_request_duration_seconds"}}},
+        }},
+        "rollout:gates": {"minSoak": 0, **({"checks": checks} if checks else {})},
+    }
+    path = folder / "Pulumi.prod.yaml"
+    with path.open("w") as handle:
+        YAML().dump({"config": config}, handle)
+    return path
+
+
+def test_the_percentage_strategy_is_judged_on_its_stable_track(tmp_path, prom, rollout):
+    result = gate(rollout, percentage_stack(tmp_path / "green", "pct-25"), prom)
+    assert result.code == 0, result.out + result.err
+    assert "api      errorRate   stable 0.50%" in result.out
+    tight = {"latencyP95": {"max": "100ms"}}
+    result = gate(rollout, percentage_stack(tmp_path / "red", "pct-25", tight), prom)
+    assert result.code == 4, result.out + result.err
+    assert "canary stable at 235ms breaks <= 100ms" in result.out
+    # At 0% the flag is off everywhere: the same latency is not the rollout's doing.
+    result = gate(rollout, percentage_stack(tmp_path / "zero", "zero", tight), prom)
+    assert result.code == 3, result.out + result.err
+    assert "track stable at 235ms breaks <= 100ms" in result.out

@@ -54,6 +54,19 @@ def _duration_arg(option: str, text: str) -> float:
         raise UsageError(f"{option} {text!r} is not a duration: use e.g. 90s, 15m or 1h") from None
 
 
+def _timeout_arg(text: str) -> float:
+    """--timeout: a number of seconds above 0 (argparse makes the refusal exit 2)."""
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0, e.g. 10 or 2.5")
+    return seconds
+
+
 def _time_arg(text: str | None) -> float | None:
     if text is None:
         return None
@@ -216,7 +229,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     gate.add_argument("--prometheus", metavar="URL", help=f"Prometheus base URL (default ${PROMETHEUS_ENV})")
     gate.add_argument("--json", action="store_true", help="print one JSON object")
     gate.add_argument("--at", metavar="TIME", help="judge as of this time (unix seconds or RFC 3339), default now")
-    gate.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each query (default 10)")
+    gate.add_argument("--timeout", type=_timeout_arg, default=10.0, metavar="SECONDS",
+                      help="seconds the whole gate may take, every query included (default 10); later is exit 5")
     gate.set_defaults(handler=cmd_gate)
 
     watch = sub.add_parser("watch", help="re-run the gate during the soak; roll back on RED or a rollback trigger")
@@ -225,7 +239,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     watch.add_argument("--for", dest="duration", metavar="DURATION", help="how long to watch (default rollout:gates.minSoak)")
     watch.add_argument("--interval", default="30s", metavar="DURATION", help="time between checks (default 30s)")
     watch.add_argument("--apply", action="store_true", help="after a rollback, run `pulumi up` (needs the Pulumi CLI)")
-    watch.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each query (default 10)")
+    watch.add_argument("--timeout", type=_timeout_arg, default=10.0, metavar="SECONDS",
+                       help="seconds each check round (gate and rollback triggers) may take (default 10); "
+                            "a late round is NO DATA, never a rollback")
     watch.set_defaults(handler=cmd_watch)
 
     history = sub.add_parser("history", help="the audit ledger: promotes, rollbacks and gate verdicts")

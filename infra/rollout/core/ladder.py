@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Mapping
 
@@ -69,35 +69,71 @@ def _split(settings: StackSettings, service: Service, stage: str, weight: float)
     if tracks == (STABLE,):
         requested = weight if service.has_flags else 0.0
         return Split(service.name, requested, requested, MappingProxyType({STABLE: total}), service.has_flags)
-    on = int((Decimal(total) * Decimal(str(weight)) / 100).to_integral_value(ROUND_HALF_UP))
-    off = total - on
-    effective = on * 100 / total
-    problem = None
-    if weight > 0 and on == 0:
-        problem = "would put no replica on the on track"
-    elif weight < 100 and off == 0:
-        problem = "would put no replica on the off track"
-    elif abs(effective - weight) > settings.weight_tolerance:
-        problem = (
-            f"can only be {_clean(effective)}% with {total} replicas "
-            f"({on} on, {off} off), more than the {_clean(settings.weight_tolerance)} point tolerance"
-        )
+    problem = _problem(total, weight, settings.weight_tolerance)
     if problem:
-        exact = _smallest_replicas_for(weight, settings.weight_tolerance, total)
         raise UsageError(
             f"{settings.file}: rollout:stages: stage {stage!r} asks for {_clean(weight)}% of "
-            f"{service.name} but {problem}; set rollout:services.{service.name}.replicas to a "
-            f"multiple that expresses it (e.g. {exact}) or raise rollout:weightTolerance"
+            f"{service.name} but {problem}; {_advice(settings, service)}"
         )
-    return Split(service.name, weight, effective, MappingProxyType({OFF: off, ON: on}), True)
+    on = on_replicas(total, weight)
+    return Split(service.name, weight, on * 100 / total, MappingProxyType({OFF: total - on, ON: on}), True)
 
 
-def _smallest_replicas_for(weight: float, tolerance: float, at_least: int) -> int:
-    for total in range(at_least, at_least + 1001):
-        on = round(total * weight / 100)
-        if (weight == 0 or on > 0) and (weight == 100 or on < total) and abs(on * 100 / total - weight) <= tolerance:
-            return total
-    return at_least
+def on_replicas(total: int, weight: float) -> int:
+    """The `on` track's share of `total` replicas, rounded half up: the one rounding of the ladder."""
+    return int((Decimal(total) * _decimal(weight) / 100).to_integral_value(ROUND_HALF_UP))
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(str(value))  # the number as the stack file wrote it, not its binary float
+
+
+def _gap(total: int, weight: float) -> Decimal:
+    """Percentage points between the weight asked for and the one `total` replicas express."""
+    return abs(Decimal(on_replicas(total, weight) * 100) / total - _decimal(weight))
+
+
+def _untrackable(total: int, weight: float) -> str | None:
+    """A split no tolerance can accept: a track the weight needs would get no replica."""
+    on = on_replicas(total, weight)
+    if weight > 0 and on == 0:
+        return "would put no replica on the on track"
+    if weight < 100 and on == total:
+        return "would put no replica on the off track"
+    return None
+
+
+def _problem(total: int, weight: float, tolerance: float) -> str | None:
+    """Why `total` replicas cannot express `weight`, or None when they can: the ladder's one check."""
+    untrackable = _untrackable(total, weight)
+    if untrackable:
+        return untrackable
+    if _gap(total, weight) > _decimal(tolerance):
+        on = on_replicas(total, weight)
+        return (f"can only be {_clean(on * 100 / total)}% with {total} replicas ({on} on, {total - on} off), "
+                f"more than the {_clean(tolerance)} point tolerance")
+    return None
+
+
+REPLICA_SEARCH = 1000  # counts above the current one tried for advice: beyond that, change the weights
+
+
+def _advice(settings: StackSettings, service: Service) -> str:
+    """What would fix the service's whole ladder (replicas serve every stage): only advice that works."""
+    weights = sorted({stage.weight_of(service.name) for stage in settings.stages})
+    total, tolerance = service.replicas, settings.weight_tolerance
+    fixes = []
+    count = next((n for n in range(total, total + REPLICA_SEARCH + 1)
+                  if not any(_problem(n, w, tolerance) for w in weights)), None)
+    if count is not None:
+        fixes.append(f"set rollout:services.{service.name}.replicas to a count every stage can express (e.g. {count})")
+    if not any(_untrackable(total, w) for w in weights):
+        needed = max(_gap(total, w) for w in weights).quantize(Decimal("0.01"), ROUND_CEILING)
+        fixes.append(f"raise rollout:weightTolerance to {needed.normalize():f}")
+    if not fixes:
+        return (f"no replica count from {total} to {total + REPLICA_SEARCH} expresses every stage's weight "
+                f"({', '.join(f'{_clean(w)}%' for w in weights)}): change the weights in rollout:stages")
+    return " or ".join(fixes)
 
 
 def _clean(value: float) -> float | int:

@@ -3,8 +3,10 @@
 GREEN: every check within its threshold and the canary within the YELLOW margin of the
 baseline. YELLOW: the canary 5-10% worse, or the baseline itself over a threshold. RED: the
 canary over a threshold or more than the RED margin worse. NO DATA: too few requests, a
-missing metric or too short a soak. RED outranks NO DATA (a known problem is known),
-NO DATA outranks YELLOW and GREEN (missing data is never GREEN).
+missing metric, too short a soak, or no check at all: a verdict needs at least one check
+row in all and one for every service that serves a canary (a canary nobody measures is
+not healthy, it is unseen). RED outranks NO DATA (a known problem is known), NO DATA
+outranks YELLOW and GREEN (missing data is never GREEN).
 """
 from __future__ import annotations
 
@@ -171,11 +173,35 @@ def soak_row(config: GateSettings, stage: str, soaked: float | None, note: str =
     return Row("-", "soak", "time at stage", Unit.SECONDS, {"": soaked}, need, verdict, reason)
 
 
+def unchecked_row(service: str, reason: str) -> Row:
+    """The row that keeps a gate without evidence from being GREEN."""
+    return Row(service, "checks", "checks evaluated", Unit.COUNT, {}, ">= 1", NO_DATA, reason)
+
+
+def _why_nothing_checked(settings: StackSettings, config: GateSettings) -> str:
+    if not config.checks:
+        return "every check is turned off in rollout:gates.checks"
+    if all(s.metrics is None for s in settings.services.values()):
+        return "no service declares metrics (rollout:services.<name>.metrics)"
+    return f"no service's metrics give the roles the enabled checks read ({_roles_read(config)})"
+
+
+def _why_service_unchecked(settings: StackSettings, config: GateSettings, service: str) -> str:
+    if settings.services[service].metrics is None:
+        return f"it declares no metrics (rollout:services.{service}.metrics)"
+    return f"its metrics give none of the roles the enabled checks read ({_roles_read(config)})"
+
+
+def _roles_read(config: GateSettings) -> str:
+    return "; ".join(f"{name}: {', '.join(t.indicator.required_roles)}" for name, t in config.checks.items())
+
+
 def evaluate(settings: StackSettings, config: GateSettings, tracks: Mapping[str, ServiceTracks],
              obs: Observations, soaked: float | None, soak_note: str = "") -> list[Row]:
     """Every row of the gate table, in service then check order."""
     rows = []
     req_rows = {r.service: r for r in requests_rows(config, tracks, obs)}
+    checked = {service for service, name in obs.checks if name in config.checks}
     for service in settings.services:
         st = tracks[service]
         if service in req_rows:
@@ -187,6 +213,11 @@ def evaluate(settings: StackSettings, config: GateSettings, tracks: Mapping[str,
             if (service, name) in obs.checks:
                 metrics = [contract.signals[r].metric for r in threshold.indicator.roles if r in contract.signals] if contract else []
                 rows.append(check_row(config, threshold, st, obs.checks[(service, name)], too_few, metrics))
+        if checked and st.canary and service not in checked:
+            why = _why_service_unchecked(settings, config, service)
+            rows.append(unchecked_row(service, f"no check could be evaluated on its canary {st.canary}: {why}"))
+    if not checked:
+        rows.append(unchecked_row("-", f"no check could be evaluated: {_why_nothing_checked(settings, config)}"))
     rows.append(soak_row(config, settings.stage, soaked, soak_note))
     return rows
 

@@ -13,6 +13,7 @@ from rollout.gates.evaluate import (
 )
 from rollout.core.ledger import Ledger, soak_start
 from rollout.gates.prometheus import Prometheus
+from rollout.gates.transport import Deadline
 from rollout.gates.queries import Query, check_expr, held_expr, points_needed, requests_expr
 
 
@@ -76,8 +77,8 @@ def trigger_queries(settings: StackSettings, config: GateSettings, tracks: dict[
     return queries
 
 
-def observe(client: Prometheus, queries: list[Query], at: float) -> Observations:
-    answers = client.query_many([q.expr for q in queries], at)
+def observe(client: Prometheus, queries: list[Query], at: float, deadline: Deadline | None = None) -> Observations:
+    answers = client.query_many([q.expr for q in queries], at, deadline)
     requests, checks = {}, {}
     for query, answer in zip(queries, answers):
         if query.check == "requests":
@@ -106,22 +107,24 @@ def soak_clock(settings: StackSettings, config: GateSettings, ledger: Ledger | N
 
 
 def run_gate(settings: StackSettings, config: GateSettings, client: Prometheus, ledger: Ledger | None,
-             at: float | None = None, soak: SoakClock | None = None) -> GateResult:
-    """One verdict; a caller judging repeatedly (watch) passes one soak_clock for all of them."""
+             at: float | None = None, soak: SoakClock | None = None, deadline: Deadline | None = None) -> GateResult:
+    """One verdict within the client's timeout (or `deadline`, shared with other queries);
+    a caller judging repeatedly (watch) passes one soak_clock for all of them."""
     at = time.time() if at is None else at
     tracks = service_tracks(settings, resolve(settings))
     soaked, note = (soak or soak_clock(settings, config, ledger))(at)
-    obs = observe(client, gate_queries(settings, config), at)
+    obs = observe(client, gate_queries(settings, config), at, deadline)
     rows = evaluate(settings, config, tracks, obs, soaked, note)
     return GateResult(settings.stack, settings.stage, worst([r.verdict for r in rows]), tuple(rows), at, client.url)
 
 
-def run_triggers(settings: StackSettings, config: GateSettings, client: Prometheus, at: float | None = None) -> list[Row]:
+def run_triggers(settings: StackSettings, config: GateSettings, client: Prometheus, at: float | None = None,
+                 deadline: Deadline | None = None) -> list[Row]:
     """Rollback triggers that hold right now on a canary track."""
     at = time.time() if at is None else at
     tracks = service_tracks(settings, resolve(settings))
     queries = trigger_queries(settings, config, tracks)
-    answers = client.query_many([q.expr for q in queries], at)
+    answers = client.query_many([q.expr for q in queries], at, deadline)
     readings: dict[tuple[str, str], dict[str, TriggerReading]] = {}
     coverage: dict[tuple[str, str], dict[str, float]] = {}
     for query, answer in zip(queries, answers):

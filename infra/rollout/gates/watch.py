@@ -26,6 +26,15 @@ class WatchOutcome:
         return EXIT_CODES[RED] if self.rolled_back_to else EXIT_CODES[self.verdict]
 
 
+def round_verdict(result: GateResult | None, fired: list[Row], unreachable: str) -> str:
+    """RED when anything seen is RED; otherwise a round that could not ask everything is NO DATA."""
+    if fired or (result is not None and result.verdict == RED):
+        return RED
+    if unreachable or result is None:
+        return NO_DATA
+    return result.verdict
+
+
 def _why(result: GateResult | None, fired: list[Row]) -> str:
     """Triggers first (they decide a rollback on their own), then what the gate found."""
     reasons = [f"{r.service} {r.reason}" for r in fired]
@@ -50,23 +59,22 @@ def watch(path: Path, settings: StackSettings, config: GateSettings, client: Pro
           duration: float, interval: float, out: TextIO, apply: Callable[[], None] | None = None,
           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> WatchOutcome:
     start = clock()
-    result: GateResult | None = None
-    unreachable = ""
     soak = soak_clock(settings, config, ledger)  # the stage cannot change during the watch
     print(f"watching {settings.stack} at {settings.stage} for {format_duration(duration)} "
           f"(every {format_duration(interval)}, Prometheus {client.url})", file=out, flush=True)
     while True:
         now = clock()
         elapsed = now - start
-        try:
-            result = run_gate(settings, config, client, ledger, now, soak)
-            fired = run_triggers(settings, config, client, now)
-            unreachable = ""
-        except PrometheusUnavailable as exc:
-            # One failed scrape of Prometheus is no reason to roll back; not judging is NO DATA.
-            unreachable, fired, result = str(exc), [], None
-        verdict = RED if fired else (result.verdict if result else NO_DATA)
-        note = unreachable or _why(result, fired)
+        result, fired, unreachable = None, [], ""
+        with client.deadline() as deadline:  # --timeout bounds the whole round: gate and triggers
+            try:
+                result = run_gate(settings, config, client, ledger, now, soak, deadline)
+                fired = run_triggers(settings, config, client, now, deadline)
+            except PrometheusUnavailable as exc:
+                # A failed query is no reason to roll back, nor to forget a RED gate read before it.
+                unreachable = str(exc)
+        verdict = round_verdict(result, fired, unreachable)
+        note = "; ".join(part for part in (_why(result, fired), unreachable) if part)
         print(progress_line(elapsed, duration, settings.stage, verdict, note), file=out, flush=True)
         if verdict == RED:
             values = result.values() if result else {}
@@ -82,7 +90,7 @@ def watch(path: Path, settings: StackSettings, config: GateSettings, client: Pro
         if elapsed >= duration:
             break
         sleep(max(0.0, min(interval, duration - elapsed)))
-    final = result.verdict if result else NO_DATA
+    final = verdict
     ledger.append(make_record(settings.stack, "gate", settings.stage, None, final, clock(), path.parent,
                               result.values() if result else {}, f"rollout watch: soak of {format_duration(duration)} ended"
                               + (f"; {note}" if note else "")))

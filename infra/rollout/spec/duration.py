@@ -56,6 +56,8 @@ class Duration:
 def duration(node: Node, minimum: Duration | None = None, maximum: Duration | None = None) -> Duration:
     """A duration from the stack file; bare numbers are refused, since 10 could mean 10s or 10m."""
     if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        if node.value == 0:
+            return Duration(0)  # zero needs no unit
         raise node.error(f"{node.value} has no unit: write e.g. {node.value}s or {node.value}m")
     text = node.text()
     try:

@@ -176,7 +176,12 @@ class Indicator:
 
     @property
     def roles(self) -> tuple[str, ...]:
+        """Every role it can read (an `errors` counter is optional when errors can be counted by code)."""
         return tuple(r for r in (self.errors, self.total, self.role) if r)
+
+    @property
+    def required_roles(self) -> tuple[str, ...]:
+        return tuple(r for r in self.roles if not (r == self.errors and self.errors_by_code))
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,10 @@ def _change_stage(args: argparse.Namespace, action: str) -> int:
     print(f"  {len(plan.changes)} resource changes, {plan.pods_restarted} pods restarted")
     print(f"next: commit {path.name}, open a pull request with `rollout plan {settings.stack} "
           f"--from {transition.from_stage} --to {transition.to_stage}`, then `pulumi up --stack {settings.stack}`")
+    if os.environ.get("ROLLOUT_SLACK_WEBHOOK_URL"):  # after the move landed: a failing post never undoes it
+        from rollout.notify import slack
+
+        slack.post(slack.move_message(slack.describe_move(settings.stack, transition, path.parent, evidence)))
     return 0
 
 

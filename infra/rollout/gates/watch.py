@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from rollout.core import moves
+from rollout.core.transitions import Transition
+from rollout.notify import slack
 from rollout.spec.model import GateSettings, StackSettings
 from rollout.gates.evaluate import EXIT_CODES, GREEN, NO_DATA, RED, Row, format_duration
 from rollout.gates.gate import GateResult, run_gate, run_triggers, soak_clock
@@ -42,7 +44,7 @@ def _why(result: GateResult | None, fired: list[Row]) -> str:
     return "; ".join(reasons)
 
 
-def roll_back(path: Path, settings: StackSettings, why: str, values: dict, out: TextIO) -> str | None:
+def roll_back(path: Path, settings: StackSettings, why: str, values: dict, out: TextIO) -> Transition | None:
     """Move the stack file back through the move transaction (lock, re-read, ledger intent and done):
     not at all if the file has left the stage this watch judged, nothing when already at the kill switch."""
     transition = moves.automatic_rollback(path, settings.stack, settings.stage,
@@ -52,7 +54,7 @@ def roll_back(path: Path, settings: StackSettings, why: str, values: dict, out: 
         return None
     print(f"rolled back {settings.stack}: {transition.from_stage} -> {transition.to_stage} ({path.name} updated)",
           file=out)
-    return transition.to_stage
+    return transition
 
 
 def watch(path: Path, settings: StackSettings, config: GateSettings, client: Prometheus, ledger: Ledger,
@@ -79,14 +81,20 @@ def watch(path: Path, settings: StackSettings, config: GateSettings, client: Pro
         if verdict == RED:
             values = result.values() if result else {}
             values.update({f"trigger.{r.service}.{r.check}": dict(r.values) for r in fired})
-            target = roll_back(path, settings, _why(result, fired), values, out)
-            if target is None:
+            why = _why(result, fired)
+            transition = roll_back(path, settings, why, values, out)
+            if transition is None:
                 return WatchOutcome(RED, None, note)
             print(f"next: commit {path.name} and run `pulumi up --stack {settings.stack}` "
                   f"(or rerun with --apply)" if apply is None else "running pulumi up ...", file=out, flush=True)
-            if apply is not None:
-                apply()
-            return WatchOutcome(RED, target, note)
+            applied = False
+            try:
+                if apply is not None:
+                    apply()
+                    applied = True
+            finally:  # the incident is announced whether or not `pulumi up` worked, saying which
+                _announce_incident(path, settings, transition, moves.Evidence(RED, values, why), applied)
+            return WatchOutcome(RED, transition.to_stage, note)
         if elapsed >= duration:
             break
         sleep(max(0.0, min(interval, duration - elapsed)))
@@ -96,4 +104,13 @@ def watch(path: Path, settings: StackSettings, config: GateSettings, client: Pro
                               + (f"; {note}" if note else "")))
     summary = {GREEN: "soak passed: ready to promote"}.get(final, f"soak ended {final}: not ready to promote")
     print(f"{summary}" + (f" ({note})" if final != GREEN and note else ""), file=out, flush=True)
+    if slack.configured():
+        slack.post(slack.soak_message(settings.stack, settings.stage, final, note, clock()))
     return WatchOutcome(final, None, note)
+
+
+def _announce_incident(path: Path, settings: StackSettings, transition: Transition, evidence: moves.Evidence,
+                       applied: bool) -> None:
+    if slack.configured():
+        move = slack.describe_move(settings.stack, transition, path.parent, evidence)
+        slack.post(slack.incident_message(move, applied))

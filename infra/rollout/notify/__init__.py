@@ -1,0 +1,1 @@
+"""Notifications of moves and incidents (Slack)."""

@@ -149,13 +149,13 @@ def _change_stage(args: argparse.Namespace, action: str) -> int:
         transition = transitions.prepare(settings, action, choose(settings))
         evidence = gates_cli.guard_stage_change(args, path, settings, transition)  # gates: --gate must be GREEN
         if args.dry_run:
-            sys.stdout.write(plan_text(transition.plan))
+            sys.stdout.write(plan_text(build_plan(settings, transition.to_stage)))
             print(f"(dry run: {path.name} not changed)")
             return 0
     transition = moves.move(path, settings.stack, action, choose, command=command, evidence=evidence,
                             judged=settings if evidence else None)
     assert transition is not None, "promote and rollback refuse rather than find nothing to do"
-    plan = transition.plan
+    plan = build_plan(transition.settings, transition.to_stage)
     verb = "promoted" if action == transitions.PROMOTE else "rolled back"
     print(f"{verb} {settings.stack}: {transition.from_stage} -> {transition.to_stage} ({path.name} updated)")
     for service, weight in plan.target.weights().items():

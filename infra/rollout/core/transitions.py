@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rollout.errors import UsageError
-from rollout.output.plan import Plan, build_plan
 from rollout.spec.model import StackSettings
 from rollout.core.ladder import next_stage, previous_stage
 
@@ -17,7 +16,7 @@ class Transition:
     action: str
     from_stage: str
     to_stage: str
-    plan: Plan
+    settings: StackSettings  # as read when the move was decided (settings.stage == from_stage)
 
 
 def promotion_target(settings: StackSettings, to: str | None, force: bool) -> str:
@@ -72,7 +71,6 @@ def automatic_rollback_target(settings: StackSettings, on_red: str) -> str | Non
 
 
 def prepare(settings: StackSettings, action: str, target: str) -> Transition:
-    """Everything is checked here, before the stack file is touched: building the plan refuses
-    a target stage whose weights replicas cannot express."""
-    plan = build_plan(settings, target)
-    return Transition(settings.stack, action, settings.stage, target, plan)
+    """The move from the file's stage to `target`; weights replicas cannot express were refused when
+    the ladder was checked (core.ladder.check_ladder), before any of this."""
+    return Transition(settings.stack, action, settings.stage, target, settings)

@@ -13,7 +13,7 @@ from rollout.gates.evaluate import (
 )
 from rollout.core.ledger import Ledger, soak_start
 from rollout.gates.prometheus import Prometheus
-from rollout.gates.transport import Deadline
+from rollout.net.http import Deadline
 from rollout.gates.queries import Query, check_expr, held_expr, points_needed, requests_expr
 
 

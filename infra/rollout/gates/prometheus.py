@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Sequence
 
 from rollout.errors import RolloutError, UsageError
-from rollout.gates.transport import Deadline, TimeUp, TooLarge, post
+from rollout.net.http import Deadline, TimeUp, TooLarge, post
 
 NO_DATA_EXIT = 5
 MAX_ANSWER_BYTES = 10 * 1024 * 1024  # a gate's answers are a few KB: 10 MB is a wrong or hostile server

@@ -101,7 +101,7 @@ def post(payload: dict[str, Any], url: str | None = None, err: TextIO | None = N
     if not url:
         return False
     err = err or sys.stderr
-    from rollout.gates.transport import Deadline, TimeUp, TooLarge, post as http_post  # only when sending
+    from rollout.net.http import Deadline, TimeUp, TooLarge, post as http_post  # only when sending
 
     if not url.startswith(("https://", "http://")):
         print(f"rollout: warning: {WEBHOOK_ENV} is not an http(s) URL; no Slack notification sent", file=err)
@@ -132,9 +132,10 @@ def describe_move(stack: str, transition: Any, folder: Any, evidence: Any = None
     """A Move from a landed transition (core.transitions.Transition) and its evidence (core.moves.Evidence)."""
     import time
 
+    from rollout.core.ladder import resolve
     from rollout.core.ledger import current_commit, current_user
 
     return Move(stack=stack, action=transition.action, from_stage=transition.from_stage, to_stage=transition.to_stage,
-                weights=transition.plan.target.weights(), user=current_user(), commit=current_commit(folder),
+                weights=resolve(transition.settings, transition.to_stage).weights(), user=current_user(), commit=current_commit(folder),
                 at=time.time(), verdict=getattr(evidence, "verdict", None), numbers=getattr(evidence, "values", {}) or {},
                 reason=getattr(evidence, "reason", ""))

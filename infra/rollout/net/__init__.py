@@ -1,0 +1,1 @@
+"""Network edges shared by gates and notifications."""

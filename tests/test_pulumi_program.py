@@ -165,12 +165,20 @@ def _register_program(tmp_path: Path, manifests: list[dict]) -> Path:
     return program
 
 
-def test_custom_resource_fields_beyond_spec_are_refused_by_name(tmp_path):
-    from rollout.errors import UsageError
+def test_a_custom_resource_carries_every_field_as_written(tmp_path):
+    widget = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "data": {"a": "b"}, "spec": {"x": 1}}
+    run = run_program(_register_program(tmp_path, [widget]), "prod")
+    assert run.resources["widget/w"].type == "kubernetes:example.dev/v1:Widget"
+    assert run.resources["widget/w"].inputs == widget
 
-    program = _register_program(tmp_path, [{"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "data": {"a": "b"}}])
-    with pytest.raises(UsageError, match="Widget w: fields data cannot be sent"):
-        run_program(program, "prod")
+
+def test_resources_ask_for_the_provider_pulumi_kubernetes_own_classes_ask_for(tmp_path):
+    program = tmp_path / "typed.py"
+    program.write_text("import pulumi_kubernetes as k8s\nk8s.core.v1.Namespace('typed', metadata={'name': 'typed'})\n", encoding="utf-8")
+    typed = run_program(program, "prod").resources["typed"]
+    run = run_prod(tmp_path / "run", "canary-25", "canary-5")
+    assert typed.provider_version
+    assert {r.provider_version for r in run.resources.values()} == {typed.provider_version}
 
 
 # -- one component per service, in roll order ------------------------------------------------

@@ -44,6 +44,7 @@ class Registered:
     dependencies: list[str] = field(default_factory=list)  # URNs from depends_on
     aliases: list[str] = field(default_factory=list)  # the URNs the aliases resolve to, as the engine resolves them
     additional_secret_outputs: list[str] = field(default_factory=list)
+    provider_version: str = ""  # the provider plugin version the resource asks for
     started: int = 0  # place in the sequence of registration events
     finished: int = 0
 
@@ -115,7 +116,8 @@ class _RecordingMonitor(MockMonitor):
             type=request.type, name=request.name, urn=response.urn, parent=request.parent,
             inputs=self.mocks.inputs[(request.type, request.name)], dependencies=list(request.dependencies),
             aliases=[self.alias_urn(request, alias) for alias in request.aliases],
-            additional_secret_outputs=list(request.additionalSecretOutputs), started=started, finished=finished,
+            additional_secret_outputs=list(request.additionalSecretOutputs), provider_version=request.version,
+            started=started, finished=finished,
         )
         return response
 

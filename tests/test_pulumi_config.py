@@ -145,6 +145,12 @@ def test_a_bad_value_reads_the_same_through_pulumi_config(tmp_path, old, new):
     assert str(from_config.value).startswith("Pulumi.prod.yaml: rollout:")
 
 
+def test_an_unknown_key_only_pulumi_config_has_is_refused_by_name():
+    with pytest.raises(ConfigError) as raised:
+        settings_through_pulumi(PROD, overrides={"rollout:replicas": "3"})  # e.g. pulumi up --config rollout:replicas=3
+    assert str(raised.value).startswith("Pulumi.prod.yaml: rollout:replicas: unknown key; allowed: rollout:app, ")
+
+
 def test_a_bad_value_stops_the_program_with_the_same_message(tmp_path):
     text = PROD.read_text(encoding="utf-8")
     with pytest.raises(pulumi.RunError) as raised:

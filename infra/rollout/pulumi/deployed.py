@@ -1,23 +1,24 @@
 """The stage this stack runs now, read from its own last outputs: what orders scale-up first.
 
-`rollout:previousStage` in the stack file goes stale after a hand edit or a `git revert`; the
-`stage` output is written by the stack's last `pulumi up` itself (exported only once every
-resource is applied, see program.py). A StackReference to the stack's own name reads the outputs
-as they were before this update, in `pulumi up` and in `pulumi preview` alike; a brand-new stack
-has none, so nothing is ordered.
+`rollout:previousStage` in the stack file goes stale after a hand edit or a `git revert`. The
+`stage` output is written by the stack's own last `pulumi up`, and only once every resource of
+that update was applied (program.py). A StackReference to the stack's own name reads it, in
+`pulumi up` and in `pulumi preview` alike. A stack never deployed has no outputs: nothing is
+ordered, as on any first deploy.
 
-Verified under mocks only (they return what a StackReference returns). Not verifiable without
-an engine and a backend, so not verified here:
-- that every backend (Pulumi Cloud, s3://, gs://, file://) lets a stack reference itself and,
-  during an update, still returns the outputs of the previous update (reads happen before any
-  resource of this update is registered, and stack outputs are only replaced at the end; Pulumi
-  staff describe this self-reference pattern in pulumi/pulumi#3722);
-- that a failed `pulumi up` keeps the previous `stage` output: the export waits for every
-  resource, so a failed update should never register it, but what the engine then keeps for
-  the stack's outputs is its business;
-- the organization in the reference name: `pulumi.get_organization()` as the engine passes it
-  (`organization` on DIY backends); older CLIs that pass none fall back to the bare stack name;
-- `pulumi refresh`, `--target` and imports, which run the program with other assumptions.
+Proved under mocks only, which return what a StackReference returns. What needs an engine and
+a backend, and is therefore not verified here:
+- that every backend (Pulumi Cloud, s3://, gs://, file://) lets a stack reference itself, and
+  that during an update the reference still returns the previous update's outputs: the engine
+  replaces the stack's outputs only when the program registers them, at its end (Pulumi staff
+  describe reading a stack's own outputs back this way in pulumi/pulumi#3722). A backend that
+  refused the reference would fail the update with its error, not drop the order silently;
+- that a failed `pulumi up` keeps the previous `stage` output: the export then never resolves,
+  so it is never registered, but what the engine keeps for the stack's outputs is its choice;
+- the reference's name: organization/project/stack with the organization the engine passes
+  (`organization` on DIY backends); a CLI that passes none gets the bare stack name, which
+  Pulumi Cloud resolves in the user's default organization;
+- `pulumi refresh`, `--target` and imports, which run the program under other assumptions.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Wall time of the Pulumi program (infra/__main__.py) under mocks: shipped stacks and generated ones.
 
-    .venv/bin/python bench/bench_pulumi.py [--sizes 10,50,200,222] [--flags 10] [--repeat 3]
+    .venv/bin/python bench/bench_pulumi.py [--sizes 10,50,200,222] [--flags 10] [--repeat 5]
 
 No Pulumi CLI, plugin or cluster: the program runs in-process with pulumi.runtime.set_mocks,
 its config handed over as the Pulumi CLI does. Each generated stack moves canary-5 -> canary-25,
@@ -64,7 +64,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,50,200,222", help="services per generated stack (222 is ~2,000 resources)")
     parser.add_argument("--flags", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 

@@ -15,7 +15,8 @@ from rollout.gates.evaluate import (
 )
 from rollout.gates.gate import gate_queries
 from rollout.gates.queries import check_expr, points_needed
-from rollout.spec.stack import StackSettings, load_stack, parse_stack
+from rollout.spec.model import StackSettings
+from rollout.spec.stack import load_stack, parse_stack
 from rollout.core.ladder import resolve
 
 

@@ -25,13 +25,14 @@ class Webhook:
 
     def __init__(self, status: int = 200, delay: float = 0.0):
         self.posts: list[dict] = []
+        self.closing = threading.Event()
         webhook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - the stdlib's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 webhook.posts.append(json.loads(body))
-                time.sleep(delay)
+                webhook.closing.wait(delay)
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -41,6 +42,7 @@ class Webhook:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # a client that gave up is expected here
         self.url = f"http://127.0.0.1:{self.server.server_port}/services/T/B/x"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -49,6 +51,7 @@ class Webhook:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -1,33 +1,32 @@
-"""The Pulumi program, run in-process under mocks: it registers exactly what `rollout render` writes.
+"""The Pulumi program, run in-process under mocks: it registers exactly what `rollout render` writes,
+one component per service in roll order, the growing track before the shrinking one.
 
-Each run copies infra/__main__.py into a temp project next to a stack file with the stage set,
-so the program finds its stack file the way it does under `pulumi up`.
+Each run copies infra/__main__.py into a temp project next to the stack file and hands the
+program the stack's config the way the Pulumi CLI does (harness/pulumi_config.py).
 """
 from __future__ import annotations
 
 import graphlib
-import io
 import importlib.util
+import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pulumi
 import pytest
-import yaml
 from pulumi.runtime import rpc
-from ruamel.yaml import YAML
 
-from rollout.build.resources import build_manifests
-from harness.mock_program import REPO_ROOT, ProgramRun, project_copy, run_program
-from rollout.build.ordering import dependencies, scale_order, topological_order
+from harness.mock_program import ProgramRun, project_copy, run_program, run_stack_file
+from harness.stacks import REPO_ROOT, SECRET_ANNOTATION, STACK_FILES, rendered, secret_values
+from rollout.build.ordering import layout, scale_order, scale_up_first, topological_order
+from rollout.build.resources import build_manifests, manifest_key
+from rollout.core.ladder import resolve
 from rollout.output.render import render_documents
 from rollout.spec.stack import load_stack
-from rollout.core.ladder import resolve
 
-STACK_FILES = sorted(p for p in REPO_ROOT.glob("Pulumi.*.yaml"))
-SECRET_ANNOTATION = "rollout.dev/secret-config-keys"
+SERVICE_TYPE = "rollout:index:Service"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 
 
 def _load_bench_generator():
@@ -44,68 +43,67 @@ def stack_cases() -> list[tuple[Path, str]]:
     return [(path, stage) for path in STACK_FILES for stage in load_stack(path).stage_names]
 
 
-def with_stage(stack_text: str, stage: str, previous: str | None = None) -> str:
-    """The stack file with rollout:stage (and previousStage) changed, comments and all else kept."""
-    yaml12 = YAML()  # round-trip YAML 1.2, as the settings parser reads it (`off:` stays a string)
-    document = yaml12.load(stack_text)
-    document["config"]["rollout:stage"] = stage
-    document["config"].pop("rollout:previousStage", None)
-    if previous is not None:
-        document["config"]["rollout:previousStage"] = previous
-    out = io.StringIO()
-    yaml12.dump(document, out)
-    return out.getvalue()
-
-
-def secret_values(documents: list[dict]) -> dict[str, str]:
-    """A distinct value for every `namespace:key` a rendered Secret asks for."""
-    values = {}
-    for doc in documents:
-        spec = ((doc["metadata"].get("annotations") or {}).get(SECRET_ANNOTATION)) or ""
-        for entry in filter(None, spec.split(",")):
-            config_key = entry.split("=", 1)[1]
-            values[config_key] = f"value-of-{config_key}"
-    return values
-
-
-def run_at(tmp_path: Path, stack: str, stack_text: str, config: dict[str, str]) -> ProgramRun:
-    return run_program(project_copy(tmp_path, stack, stack_text), stack, config)
-
-
 def type_token(api_version: str, kind: str) -> str:
     return f"kubernetes:{'core/v1' if api_version == 'v1' else api_version}:{kind}"
 
 
 def unwrap_secret(value):
+    # The mocks API hands secrets over in their wire form; pulumi.runtime.rpc is where the SDK decodes it.
     assert rpc.is_rpc_secret(value), f"expected a Pulumi secret, got {value!r}"
     return rpc.unwrap_rpc_secret(value)
 
 
-def prod_stack_text() -> str:
-    return (REPO_ROOT / "Pulumi.prod.yaml").read_text(encoding="utf-8")
+PROD = REPO_ROOT / "Pulumi.prod.yaml"
 
 
-# -- parity: registered == rendered, for every stage of every shipped stack ----------------
+def prod_secrets() -> dict[str, str]:
+    return secret_values(rendered(load_stack(PROD)))
 
-def test_shipped_stacks_exist():
+
+def run_prod(tmp_path: Path, stage: str, deployed: str | None, **options) -> ProgramRun:
+    """`pulumi up` of prod moved to `stage` while the stack runs `deployed` (None: never deployed)."""
+    outputs = {"stage": deployed} if deployed else None
+    return run_stack_file(
+        tmp_path, "prod", PROD.read_text(encoding="utf-8"), prod_secrets(),
+        overrides={"rollout:stage": stage}, deployed=outputs, **options,
+    )
+
+
+def deployments_of(run: ProgramRun, service: str) -> dict[str, str]:
+    """track -> URN of the service's Deployments."""
+    return {
+        r.inputs["metadata"]["labels"]["track"]: r.urn
+        for r in run.resources.values()
+        if r.type == DEPLOYMENT and r.inputs["metadata"]["labels"].get("app") == service
+    }
+
+
+def service_resources(run: ProgramRun, service: str) -> list:
+    return [r for r in run.resources.values() if r.inputs["metadata"].get("labels", {}).get("app") == service]
+
+
+# -- parity: registered == rendered, for every stage of every stack file --------------------
+
+def test_the_shipped_stacks_are_among_the_stack_files():
     assert {p.name for p in STACK_FILES} >= {"Pulumi.prod.yaml", "Pulumi.staging.yaml"}
 
 
 @pytest.mark.parametrize("stack_file,stage", stack_cases(), ids=lambda v: getattr(v, "name", v))
 def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, stage):
     settings = load_stack(stack_file)
-    rendered = [yaml.safe_load(text) for text in render_documents(build_manifests(settings, stage)).values()]
+    documents = rendered(settings, stage)
     ladder = settings.stage_names
-    previous = ladder[ladder.index(stage) - 1] if ladder.index(stage) > 0 else None  # exercises ordering too
-    config = secret_values(rendered)
+    deployed = ladder[ladder.index(stage) - 1] if ladder.index(stage) > 0 else None  # exercises ordering too
+    secrets = secret_values(documents)
 
-    started = time.perf_counter()
-    run = run_at(tmp_path, settings.stack, with_stage(stack_file.read_text(encoding="utf-8"), stage, previous), config)
-    elapsed = time.perf_counter() - started
+    run = run_stack_file(
+        tmp_path, settings.stack, stack_file.read_text(encoding="utf-8"), secrets,
+        overrides={"rollout:stage": stage}, deployed={"stage": deployed} if deployed else None,
+    )
 
     registered = {(r.type, r.inputs["metadata"]["name"]): r for r in run.resources.values()}
-    expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in rendered}
-    assert len(run.resources) == len(rendered)
+    expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in documents}
+    assert len(run.resources) == len(documents)
     assert set(registered) == set(expected)
     for key, doc in expected.items():
         inputs = dict(registered[key].inputs)
@@ -113,10 +111,10 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
             assert "stringData" not in doc and "data" not in doc, "rendered Secrets must carry no values"
             string_data = unwrap_secret(inputs.pop("stringData"))
             wanted = dict(e.split("=", 1) for e in doc["metadata"]["annotations"][SECRET_ANNOTATION].split(","))
-            assert string_data == {env: config[ref] for env, ref in wanted.items()}
+            assert string_data == {env: secrets[ref] for env, ref in wanted.items()}
             assert "stringData" in registered[key].additional_secret_outputs
         assert inputs == doc, f"{key} inputs differ from the rendered document"
-    assert elapsed < 5, f"a mocked run took {elapsed:.2f}s"
+    assert set(run.components) == {s for s in settings.services}, "one component per service, nothing else"
 
 
 def test_secret_values_never_reach_rendered_documents():
@@ -143,16 +141,8 @@ def test_custom_resources_and_unknown_kinds_become_custom_resources(tmp_path):
             "type": "Opaque",
         },
     ]
-    program = tmp_path / "program.py"
-    program.write_text(
-        "import json, sys\n"
-        "from rollout.pulumi.kubernetes import register\n"
-        "from rollout.spec.stack import load_stack\n"
-        f"settings = load_stack({str(REPO_ROOT / 'Pulumi.prod.yaml')!r})\n"
-        f"register(settings, json.loads({__import__('json').dumps(__import__('json').dumps(manifests))}))\n",
-        encoding="utf-8",
-    )
-    run = run_program(program, "prod", {"rollout:slackWebhook": "https://hooks/x", "rollout:pagerDutyKey": "pd"})
+    program = _register_program(tmp_path, manifests)
+    run = run_program(program, "prod", secrets={"rollout:slackWebhook": "https://hooks/x", "rollout:pagerDutyKey": "pd"})
     rule = run.resources["prometheusrule/chat-rollout"]
     assert rule.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
     assert rule.inputs == manifests[1]
@@ -162,41 +152,70 @@ def test_custom_resources_and_unknown_kinds_become_custom_resources(tmp_path):
     assert namespace_urn in rule.dependencies and namespace_urn in secret.dependencies
 
 
-# -- ordering ---------------------------------------------------------------------------------
-
-def _deployments_of(run: ProgramRun, service: str) -> dict[str, str]:
-    return {
-        r.inputs["metadata"]["labels"]["track"]: r.urn
-        for r in run.resources.values()
-        if r.type.endswith(":Deployment") and r.inputs["metadata"]["labels"].get("app") == service
-    }
-
-
-def prod_secret_config() -> dict[str, str]:
-    settings = load_stack(REPO_ROOT / "Pulumi.prod.yaml")
-    return secret_values([yaml.safe_load(t) for t in render_documents(build_manifests(settings)).values()])
+def _register_program(tmp_path: Path, manifests: list[dict]) -> Path:
+    """A program that registers these manifests for the prod stack's settings."""
+    program = tmp_path / "program.py"
+    program.write_text(
+        "import json\n"
+        "from rollout.pulumi.kubernetes import register\n"
+        "from rollout.spec.stack import load_stack\n"
+        f"register(load_stack({str(PROD)!r}), json.loads({json.dumps(json.dumps(manifests))}))\n",
+        encoding="utf-8",
+    )
+    return program
 
 
-def _run_prod(tmp_path: Path, stage: str, previous: str | None) -> ProgramRun:
-    return run_at(tmp_path, "prod", with_stage(prod_stack_text(), stage, previous), prod_secret_config())
+def test_a_custom_resource_carries_every_field_as_written(tmp_path):
+    widget = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "data": {"a": "b"}, "spec": {"x": 1}}
+    run = run_program(_register_program(tmp_path, [widget]), "prod")
+    assert run.resources["widget/w"].type == "kubernetes:example.dev/v1:Widget"
+    assert run.resources["widget/w"].inputs == widget
 
 
-def test_services_roll_in_declared_order(tmp_path):
-    run = _run_prod(tmp_path, "canary-25", "canary-5")
-    order = list(load_stack(REPO_ROOT / "Pulumi.prod.yaml").services)
+def test_resources_ask_for_the_provider_pulumi_kubernetes_own_classes_ask_for(tmp_path):
+    program = tmp_path / "typed.py"
+    program.write_text("import pulumi_kubernetes as k8s\nk8s.core.v1.Namespace('typed', metadata={'name': 'typed'})\n", encoding="utf-8")
+    typed = run_program(program, "prod").resources["typed"]
+    run = run_prod(tmp_path / "run", "canary-25", "canary-5")
+    assert typed.provider_version
+    assert {r.provider_version for r in run.resources.values()} == {typed.provider_version}
+
+
+# -- one component per service, in roll order ------------------------------------------------
+
+def test_each_service_is_one_component_and_services_roll_in_declared_order(tmp_path):
+    run = run_prod(tmp_path, "canary-25", "canary-5")
+    order = list(load_stack(PROD).services)
     assert order == ["agent", "backend", "frontend"]
+    assert list(run.components) == order, "components are registered in roll order"
+    stack_urn = run.reads["rollout-deployed"].parent
+    for earlier, later in zip([None, *order], order):
+        component = run.components[later]
+        assert component.type == SERVICE_TYPE and component.parent == stack_urn
+        waits = set(component.dependencies)
+        if earlier is None:
+            assert waits == set()
+            continue
+        assert waits == {r.urn for r in service_resources(run, earlier)}, f"{later} waits for all of {earlier}"
+        for resource in service_resources(run, later):
+            assert resource.parent == component.urn
+            assert not set(resource.dependencies) & {r.urn for r in service_resources(run, earlier)}, "one edge per service"
+    for resource in run.resources.values():
+        if "app" not in resource.inputs["metadata"].get("labels", {}):
+            assert resource.parent == stack_urn, f"{resource.name} is stack-wide and stays at the stack"
+
+
+def test_a_later_service_is_sent_to_the_engine_only_once_the_earlier_one_is_applied(tmp_path):
+    """Deployments take a while to roll out; nothing of the next service may start before."""
+    run = run_prod(tmp_path, "canary-25", "canary-5", delay=lambda typ, name: 0.03 if typ == DEPLOYMENT else 0)
+    order = list(load_stack(PROD).services)
     for earlier, later in zip(order, order[1:]):
-        earlier_deployments = set(_deployments_of(run, earlier).values())
-        later_resources = [r for r in run.resources.values() if r.inputs["metadata"].get("labels", {}).get("app") == later]
-        assert earlier_deployments and later_resources
-        for resource in later_resources:
-            assert earlier_deployments <= set(resource.dependencies), f"{resource.name} does not wait for {earlier}"
-        for urn in earlier_deployments:  # and never the other way round
-            assert not {r.urn for r in later_resources} & set(run.by_urn()[urn].dependencies)
+        applied = max(r.finished for r in service_resources(run, earlier))
+        assert min(r.started for r in service_resources(run, later)) > applied
 
 
 def test_everything_waits_for_the_namespace_and_deployments_for_their_config(tmp_path):
-    run = _run_prod(tmp_path, "canary-5", "off")
+    run = run_prod(tmp_path, "canary-5", "off")
     namespace = run.resources["namespace/chat-prod"]
     assert namespace.dependencies == []
     for resource in run.resources.values():
@@ -204,52 +223,159 @@ def test_everything_waits_for_the_namespace_and_deployments_for_their_config(tmp
             assert namespace.urn in resource.dependencies, resource.name
     by_name = {(r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"]): r.urn for r in run.resources.values()}
     for resource in run.resources.values():
-        if resource.type.endswith(":Deployment"):
+        if resource.type == DEPLOYMENT:
             for source in resource.inputs["spec"]["template"]["spec"]["containers"][0]["envFrom"]:
                 kind, ref = ("ConfigMap", source["configMapRef"]) if "configMapRef" in source else ("Secret", source["secretRef"])
                 assert by_name[(kind, ref["name"])] in resource.dependencies
 
 
-@pytest.mark.parametrize("previous,stage,grows,shrinks", [
+def dependency_edges(run: ProgramRun) -> int:
+    return sum(len(r.dependencies) for r in [*run.resources.values(), *run.components.values()])
+
+
+def largest_wait(run: ProgramRun) -> int:
+    """The most resources any registration waits for, directly or through what those wait for.
+
+    The SDK walks all of it for every depends_on edge to rule out cycles: it must not grow with
+    the stack, or the program's cost per resource does."""
+    by_urn = run.by_urn()
+
+    def closure(urn: str, seen: set[str]) -> set[str]:
+        for dep in by_urn[urn].dependencies if urn in by_urn else ():
+            if dep not in seen:
+                seen.add(dep)
+                closure(dep, seen)
+        return seen
+
+    return max(len(closure(urn, set())) for urn in by_urn)
+
+
+def test_ordering_edges_grow_linearly_with_services(tmp_path):
+    edges, waits = [], []
+    for services in (4, 8, 12):
+        text = generate.generate_stack(services=services, flags=2, stage="canary-25")
+        run = run_stack_file(tmp_path / str(services), "bench", text, generate.secret_config(text), deployed={"stage": "canary-5"})
+        edges.append(dependency_edges(run))
+        waits.append(largest_wait(run))
+    assert edges[1] - edges[0] == edges[2] - edges[1] > 0, f"edges at 4, 8, 12 services: {edges}"
+    assert waits[0] == waits[1] == waits[2], f"largest wait at 4, 8, 12 services: {waits}"
+
+
+def test_a_resource_reading_a_later_services_config_is_refused():
+    settings = load_stack(PROD)
+    manifests = build_manifests(settings)
+    agent = next(m for m in manifests if m["kind"] == "Deployment" and m["metadata"]["name"] == "agent")
+    agent["spec"]["template"]["spec"]["containers"][0]["envFrom"].append({"secretRef": {"name": "backend-secrets"}})
+    with pytest.raises(ValueError, match="Deployment/chat-prod/agent reads Secret/chat-prod/backend-secrets, which is registered later"):
+        layout(settings, manifests)
+
+
+# -- no resource is replaced by the move under components ------------------------------------
+
+def test_every_moved_resource_keeps_its_old_urn_through_an_alias(tmp_path):
+    """The old layout registered every manifest at the stack; register it that way to get its URNs."""
+    settings = load_stack(PROD)
+    manifests = build_manifests(settings, "canary-25")
+    old = {r.name: r.urn for r in run_program(_old_layout_program(tmp_path, manifests), "prod", secrets=prod_secrets()).resources.values()}
+    new = run_prod(tmp_path / "new", "canary-25", "canary-5").resources
+
+    assert set(new) == set(old), "the same logical names"
+    for name, resource in new.items():
+        if resource.urn == old[name]:
+            assert "app" not in resource.inputs["metadata"].get("labels", {}), f"{name} belongs to a service but did not move"
+        else:
+            assert old[name] in resource.aliases, f"{name} moved without an alias to {old[name]}"
+    moved = [r for r in new.values() if r.urn != old[r.name]]
+    assert len(moved) == sum(len(keys) for keys in layout(settings, manifests).services.values()) > 0
+
+
+def _old_layout_program(tmp_path: Path, manifests: list[dict]) -> Path:
+    program = tmp_path / "old_layout.py"
+    program.write_text(
+        "import json, pulumi\n"
+        "from rollout.pulumi.kubernetes import resource_for\n"
+        f"for manifest in json.loads({json.dumps(json.dumps(manifests))}):\n"
+        "    resource_for(manifest, pulumi.ResourceOptions())\n",
+        encoding="utf-8",
+    )
+    return program
+
+
+# -- scale up first, from what is deployed --------------------------------------------------
+
+@pytest.mark.parametrize("deployed,stage,grows,shrinks", [
     ("canary-5", "canary-25", "on", "off"),  # promote: the on track scales up first
     ("canary-25", "canary-5", "off", "on"),  # rollback: the off track scales up first
     ("full", "off", "off", "on"),  # kill switch
 ])
-def test_receiving_track_scales_up_before_the_other_scales_down(tmp_path, previous, stage, grows, shrinks):
-    run = _run_prod(tmp_path, stage, previous)
+def test_the_receiving_track_scales_up_before_the_other_scales_down(tmp_path, deployed, stage, grows, shrinks):
+    run = run_prod(tmp_path, stage, deployed)
     for service in ("backend", "frontend"):
-        tracks = _deployments_of(run, service)
+        tracks = deployments_of(run, service)
         shrinking, growing = run.by_urn()[tracks[shrinks]], run.by_urn()[tracks[grows]]
         assert growing.urn in shrinking.dependencies
         assert shrinking.urn not in growing.dependencies
-    assert set(_deployments_of(run, "agent")) == {"stable"}, "agent has no flags, so one track and nothing to order"
+    assert set(deployments_of(run, "agent")) == {"stable"}, "agent has no flags, so one track and nothing to order"
 
 
-def test_without_a_previous_stage_tracks_are_independent(tmp_path):
-    run = _run_prod(tmp_path, "canary-25", None)
-    tracks = _deployments_of(run, "backend")
-    assert tracks["on"] not in run.by_urn()[tracks["off"]].dependencies
-    assert tracks["off"] not in run.by_urn()[tracks["on"]].dependencies
+def test_the_shrinking_track_is_sent_only_once_the_growing_one_is_applied(tmp_path):
+    run = run_prod(tmp_path, "canary-5", "canary-25", delay=lambda typ, name: 0.03 if typ == DEPLOYMENT else 0)
+    for service in ("backend", "frontend"):
+        tracks = deployments_of(run, service)
+        assert run.by_urn()[tracks["on"]].started > run.by_urn()[tracks["off"]].finished
+
+
+def test_the_stack_reads_what_it_deployed_from_its_own_outputs(tmp_path):
+    run = run_prod(tmp_path, "canary-25", "canary-5")
+    reference = run.reads["rollout-deployed"]
+    assert reference.type == "pulumi:pulumi:StackReference"
+    assert reference.inputs["id"] == "organization/rollout/prod", "the stack itself, fully qualified"
+    assert run.outputs["previousStage"] == "canary-5", "the stage this update moved from"
+
+
+def tracks_are_independent(run: ProgramRun, service: str) -> bool:
+    tracks = deployments_of(run, service)
+    return tracks["on"] not in run.by_urn()[tracks["off"]].dependencies and tracks["off"] not in run.by_urn()[tracks["on"]].dependencies
+
+
+def test_a_brand_new_stack_orders_no_tracks(tmp_path):
+    run = run_prod(tmp_path, "canary-25", None)
+    assert tracks_are_independent(run, "backend") and tracks_are_independent(run, "frontend")
+    assert run.outputs["previousStage"] is None
+
+
+def test_a_deployed_stage_no_longer_on_the_ladder_orders_nothing(tmp_path):
+    run = run_prod(tmp_path, "canary-25", "canary-10")  # a stage renamed since the last update
+    assert tracks_are_independent(run, "backend") and run.outputs["stage"] == "canary-25"
+
+
+def test_a_stale_previous_stage_in_the_stack_file_is_ignored(tmp_path):
+    """A hand edit or `git revert` leaves rollout:previousStage behind; what is deployed decides."""
+    text = PROD.read_text(encoding="utf-8").replace('rollout:stage: "off"', 'rollout:stage: "canary-25"\n  rollout:previousStage: "canary-50"')
+    assert "rollout:previousStage" in text
+    run = run_stack_file(tmp_path, "prod", text, prod_secrets(), deployed={"stage": "canary-5"})
+    tracks = deployments_of(run, "backend")
+    assert tracks["on"] in run.by_urn()[tracks["off"]].dependencies, "canary-5 -> canary-25 grows the on track first"
+
+
+def test_preview_orders_the_same_way(tmp_path):
+    run = run_prod(tmp_path, "canary-25", "canary-5", preview=True)
+    tracks = deployments_of(run, "backend")
+    assert tracks["on"] in run.by_urn()[tracks["off"]].dependencies
+    assert list(run.components) == ["agent", "backend", "frontend"]
 
 
 @pytest.mark.parametrize("stack_file,stage", stack_cases(), ids=lambda v: getattr(v, "name", v))
-def test_dependency_graph_has_no_cycles_from_any_previous_stage(stack_file, stage):
+def test_dependencies_have_no_cycle_from_any_deployed_stage(stack_file, stage):
     settings = load_stack(stack_file)
     manifests = build_manifests(settings, stage)
-    for previous in settings.stage_names:
-        shifted = load_stack_with(stack_file, stage, previous)
-        deps = dependencies(shifted, manifests)
-        list(graphlib.TopologicalSorter(deps).static_order())  # raises CycleError on a cycle
-        order = topological_order(deps)
-        position = {key: i for i, key in enumerate(order)}
-        assert all(position[d] < position[k] for k, ds in deps.items() for d in ds)
-
-
-def load_stack_with(stack_file: Path, stage: str, previous: str) -> object:
-    from rollout.spec.stack import parse_stack
-
-    document = YAML(typ="safe", pure=True).load(with_stage(stack_file.read_text(encoding="utf-8"), stage, previous))
-    return parse_stack(document, load_stack(stack_file).stack, stack_file.name)
+    plan = layout(settings, manifests)
+    for deployed in [None, *settings.stage_names]:
+        deps = {key: set(waits) for key, waits in plan.waits_for.items()}
+        for shrinking, growing in scale_up_first(settings, plan, deployed, stage).items():
+            deps[shrinking].add(growing)
+        order = list(graphlib.TopologicalSorter(deps).static_order())  # raises CycleError on a cycle
+        assert set(order) == {manifest_key(m) for m in manifests}
 
 
 def test_topological_order_reports_a_cycle():
@@ -259,7 +385,7 @@ def test_topological_order_reports_a_cycle():
 
 
 def test_scale_order_follows_the_direction_of_the_move():
-    settings = load_stack(REPO_ROOT / "Pulumi.prod.yaml")
+    settings = load_stack(PROD)
     assert scale_order(settings, "canary-5", "canary-25") == {"backend": ("on", "off"), "frontend": ("on", "off")}
     assert scale_order(settings, "canary-25", "canary-5") == {"backend": ("off", "on"), "frontend": ("off", "on")}
     assert scale_order(settings, "canary-25", "canary-25") == {}
@@ -281,53 +407,45 @@ def test_scale_order_is_empty_for_the_percentage_strategy(tmp_path):
 def test_exports_stage_and_weights(tmp_path, stack_file):
     settings = load_stack(stack_file)
     stage = settings.stage_names[-1]
-    config = secret_values([yaml.safe_load(t) for t in render_documents(build_manifests(settings, stage)).values()])
-    run = run_at(tmp_path, settings.stack, with_stage(stack_file.read_text(encoding="utf-8"), stage), config)
+    run = run_stack_file(
+        tmp_path, settings.stack, stack_file.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
+        overrides={"rollout:stage": stage},
+    )
     assert run.outputs["stage"] == stage
-    assert run.outputs["previousStage"] is None
+    assert run.outputs["previousStage"] is None, "never deployed before"
     assert run.outputs["ladder"] == settings.stage_names
     assert run.outputs["namespace"] == settings.namespace
     assert run.outputs["strategy"] == settings.strategy
     assert run.outputs["weights"] == resolve(settings, stage).weights()
-    assert run.outputs["weights"]["backend"] == {"requested": 100, "effective": 100}
 
 
 def test_missing_secret_config_is_a_clear_error(tmp_path):
-    config = prod_secret_config()
-    assert "rollout:sessionSigningKey" in config
-    del config["rollout:sessionSigningKey"]
+    secrets = prod_secrets()
+    assert "rollout:sessionSigningKey" in secrets
+    del secrets["rollout:sessionSigningKey"]
     with pytest.raises(pulumi.RunError) as raised:
-        run_at(tmp_path, "prod", prod_stack_text(), config)
+        run_stack_file(tmp_path, "prod", PROD.read_text(encoding="utf-8"), secrets)
     message = str(raised.value)
     assert message.startswith("Pulumi.prod.yaml: missing secret config rollout:sessionSigningKey:")
     assert "pulumi config set --secret rollout:sessionSigningKey <value>" in message
-    assert not any(key in message for key in config), "only the missing keys are named"
+    assert not any(key in message for key in secrets), "only the missing keys are named"
 
 
 def test_every_missing_secret_is_named_at_once(tmp_path):
     with pytest.raises(pulumi.RunError) as raised:
-        run_at(tmp_path, "prod", prod_stack_text(), {})
-    assert all(f"pulumi config set --secret {key} <value>" in str(raised.value) for key in prod_secret_config())
+        run_stack_file(tmp_path, "prod", PROD.read_text(encoding="utf-8"), {})
+    assert all(f"pulumi config set --secret {key} <value>" in str(raised.value) for key in prod_secrets())
 
 
-def test_bad_stack_file_is_a_readable_pulumi_error(tmp_path):
-    text = prod_stack_text().replace('rollout:stage: "off"', "rollout:stage: canary-7")
-    with pytest.raises(pulumi.RunError) as raised:
-        run_at(tmp_path, "prod", text, prod_secret_config())
-    assert "Pulumi.prod.yaml" in str(raised.value) and "rollout:stage" in str(raised.value)
-    assert "canary-7" in str(raised.value)
-
-
-def test_program_reads_the_stack_file_next_to_its_project(tmp_path):
-    """The copy run by these tests is byte-identical to the real program."""
-    program = project_copy(tmp_path, "prod", prod_stack_text())
+def test_program_copies_are_byte_identical_to_the_real_program(tmp_path):
+    program = project_copy(tmp_path, "prod", PROD.read_text(encoding="utf-8"))
     assert program.read_bytes() == (REPO_ROOT / "infra" / "__main__.py").read_bytes()
     assert (program.parent.parent / "Pulumi.prod.yaml").exists()
 
 
 def test_generated_stack_runs_under_mocks(tmp_path):
     text = generate.generate_stack(services=5, flags=3, stage="canary-25")
-    run = run_at(tmp_path, "bench", text, generate.secret_config(text))
+    run = run_stack_file(tmp_path, "bench", text, generate.secret_config(text))
     assert "rollout:svc004Token" in generate.secret_config(text)
     settings = load_stack(tmp_path / "Pulumi.bench.yaml")
     assert len(run.resources) == len(build_manifests(settings))
@@ -345,19 +463,3 @@ def test_cli_modules_do_not_import_pulumi(module):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"{module} loads {result.stdout.strip()}"
-
-
-def test_custom_resource_fields_beyond_spec_are_refused_by_name(tmp_path):
-    from rollout.errors import UsageError
-
-    manifest = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "data": {"a": "b"}}
-    program = tmp_path / "program.py"
-    program.write_text(
-        "import json\n"
-        "from rollout.pulumi.kubernetes import register\n"
-        "from rollout.spec.stack import load_stack\n"
-        f"register(load_stack({str(REPO_ROOT / 'Pulumi.prod.yaml')!r}), [json.loads({__import__('json').dumps(__import__('json').dumps(manifest))})])\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(UsageError, match="Widget w: fields data cannot be sent"):
-        run_program(program, "prod")

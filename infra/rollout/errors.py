@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """Errors are one line: a key or value holding a newline or control character is shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class RolloutError(Exception):
     """Anything the command reports without a traceback; exit status 1."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class UsageError(RolloutError):

@@ -1,11 +1,19 @@
 """In which order a stack's resources are applied: pure data, no Pulumi import.
 
-The Pulumi program turns these edges into `depends_on`; `rollout plan` reads `scale_order`.
-Nothing here goes into the manifests, so rendered files never depend on previousStage.
+The Pulumi program turns a `Layout` into one ComponentResource per service and `depends_on`;
+`rollout plan` reads `scale_order`. Nothing here goes into the manifests.
+
+- Stack-wide resources (namespace, alert rules, routing, dashboards) belong to no service.
+- Each declared service's resources form one group. Groups roll in declared order, each group
+  waiting for the whole group before it: edges grow linearly with services, and nothing waits,
+  even indirectly, on more than the service before it.
+- Inside a group, everything waits for the namespace and a Deployment for the ConfigMaps and
+  Secrets its pods read; the track that grows scales up before the one that shrinks.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 from rollout.build.resources import manifest_key
 from rollout.spec.model import StackSettings
@@ -14,6 +22,20 @@ from rollout.build.kubernetes import APP_LABEL, TRACK_LABEL
 
 Key = tuple[str, str, str]  # (kind, namespace, name), as manifest_key
 Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each manifest goes and what it waits for besides the roll order of services.
+
+    Registering the stack-wide keys, then each service's keys, in the order given, creates
+    every resource after what it waits for.
+    """
+
+    stack_wide: tuple[Key, ...]  # belongs to no service
+    services: Mapping[str, tuple[Key, ...]]  # declared roll order -> the service's keys
+    waits_for: Mapping[Key, tuple[Key, ...]]  # namespace and env sources, each tuple sorted
+    deployments: Mapping[str, Mapping[str, Key]]  # service -> track label -> its Deployment
 
 
 def scale_order(settings: StackSettings, from_stage: str, to_stage: str) -> dict[str, tuple[str, str]]:
@@ -31,44 +53,54 @@ def scale_order(settings: StackSettings, from_stage: str, to_stage: str) -> dict
     return order
 
 
-def dependencies(settings: StackSettings, manifests: list[Manifest], stage: str | None = None) -> dict[Key, list[Key]]:
-    """Every manifest's key -> the keys it must wait for (each list sorted, no duplicates)."""
+def layout(settings: StackSettings, manifests: list[Manifest]) -> Layout:
+    """Group the manifests by service and list what each waits for inside the stack."""
     keys = {manifest_key(m): m for m in manifests}
-    deps: dict[Key, set[Key]] = {k: set() for k in keys}
     namespaces = [k for k in keys if k[0] == "Namespace"]
-    by_service = _group_by_service(settings, manifests)
-
-    for key in keys:
-        if key[0] != "Namespace":
-            deps[key].update(namespaces)  # nothing can be created before its namespace
+    waits: dict[Key, tuple[Key, ...]] = {}
     for key, manifest in keys.items():
+        deps = set() if key[0] == "Namespace" else set(namespaces)  # nothing exists before its namespace
         if key[0] == "Deployment":
-            deps[key].update(k for k in _referenced_config(manifest) if k in keys)  # env sources first
+            deps.update(k for k in _referenced_config(manifest) if k in keys)  # env sources first
+        waits[key] = tuple(sorted(deps))
 
-    # Services roll in declared order: a later service waits for the earlier one's Deployments.
-    earlier_deployments: list[Key] = []
-    for service in settings.services:
-        members = by_service.get(service, [])
-        for key in members:
-            deps[key].update(earlier_deployments)
-        deployments = [k for k in members if k[0] == "Deployment"]
-        if deployments:
-            earlier_deployments = deployments
-
-    # Within a service the receiving track scales up before the other scales down.
-    to_stage = stage or settings.stage
-    if settings.previous_stage and settings.previous_stage != to_stage:
-        for service, (growing, shrinking) in scale_order(settings, settings.previous_stage, to_stage).items():
-            grow_key = _track_deployment(by_service.get(service, []), keys, growing)
-            shrink_key = _track_deployment(by_service.get(service, []), keys, shrinking)
-            if grow_key and shrink_key:
-                deps[shrink_key].add(grow_key)
-
-    return {k: sorted(v) for k, v in deps.items()}
+    groups = _group_by_service(settings, manifests)
+    grouped = {key: service for service, members in groups.items() for key in members}
+    ranks = {None: 0, **{service: i for i, service in enumerate(settings.services, 1)}}
+    _refuse_waits_on_later_groups({key: ranks[grouped.get(key)] for key in keys}, waits)
+    # Ranked, every key waits only for keys of its own group or of groups registered before it.
+    order = topological_order(dict(sorted(waits.items(), key=lambda item: ranks[grouped.get(item[0])])))
+    members_in_order: dict[str | None, list[Key]] = {None: [], **{service: [] for service in groups}}
+    for key in order:
+        members_in_order[grouped.get(key)].append(key)
+    services = {service: tuple(members_in_order[service]) for service in settings.services if service in groups}
+    deployments = {
+        service: {keys[k]["metadata"]["labels"][TRACK_LABEL]: k for k in members if k[0] == "Deployment"}
+        for service, members in services.items()
+    }
+    return Layout(
+        stack_wide=tuple(members_in_order[None]), services=services, waits_for=waits, deployments=deployments,
+    )
 
 
-def topological_order(deps: dict[Key, list[Key]]) -> list[Key]:
-    """Keys with every dependency before its dependents; raises ValueError on a cycle."""
+def scale_up_first(settings: StackSettings, plan: Layout, deployed_stage: str | None, stage: str) -> dict[Key, Key]:
+    """Shrinking track's Deployment -> the growing track's Deployment it waits for.
+
+    Empty when nothing is deployed yet, when the deployed stage is the target, or when it is no
+    longer on the ladder (a renamed stage): there is no known move to order.
+    """
+    if not deployed_stage or deployed_stage == stage or deployed_stage not in settings.stage_names:
+        return {}
+    edges: dict[Key, Key] = {}
+    for service, (growing, shrinking) in scale_order(settings, deployed_stage, stage).items():
+        tracks = plan.deployments.get(service, {})
+        if growing in tracks and shrinking in tracks:
+            edges[tracks[shrinking]] = tracks[growing]
+    return edges
+
+
+def topological_order(deps: Mapping[Key, Iterable[Key]]) -> list[Key]:
+    """Keys with every dependency before its dependents, else in the order given; raises ValueError on a cycle."""
     done: set[Key] = set()
     visiting: set[Key] = set()
     out: list[Key] = []
@@ -79,7 +111,7 @@ def topological_order(deps: dict[Key, list[Key]]) -> list[Key]:
         if key in visiting:
             raise ValueError("dependency cycle: " + " -> ".join("/".join(k) for k in (*path, key)))
         visiting.add(key)
-        for dep in deps.get(key, []):
+        for dep in deps.get(key, ()):
             visit(dep, (*path, key))
         visiting.discard(key)
         done.add(key)
@@ -90,6 +122,14 @@ def topological_order(deps: dict[Key, list[Key]]) -> list[Key]:
     return out
 
 
+def _refuse_waits_on_later_groups(rank: Mapping[Key, int], waits: Mapping[Key, tuple[Key, ...]]) -> None:
+    """Waiting for a resource that is registered later would wait in a circle with the roll order."""
+    for key, deps in waits.items():
+        for dep in deps:
+            if rank[dep] > rank[key]:
+                raise ValueError(f"{'/'.join(key)} reads {'/'.join(dep)}, which is registered later (a later service)")
+
+
 def _group_by_service(settings: StackSettings, manifests: Iterable[Manifest]) -> dict[str, list[Key]]:
     """Manifests labelled app=<declared service>; stack-wide ones (namespace, rules) belong to none."""
     groups: dict[str, list[Key]] = {}
@@ -98,13 +138,6 @@ def _group_by_service(settings: StackSettings, manifests: Iterable[Manifest]) ->
         if app in settings.services:
             groups.setdefault(app, []).append(manifest_key(manifest))
     return groups
-
-
-def _track_deployment(members: list[Key], keys: dict[Key, Manifest], track: str) -> Key | None:
-    for key in members:
-        if key[0] == "Deployment" and keys[key]["metadata"].get("labels", {}).get(TRACK_LABEL) == track:
-            return key
-    return None
 
 
 def _referenced_config(deployment: Manifest) -> list[Key]:

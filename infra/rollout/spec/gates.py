@@ -9,7 +9,7 @@ from typing import Mapping
 from rollout.spec import defaults
 from rollout.spec.duration import Duration, duration
 from rollout.spec.model import Bound, Form, GateSettings, Indicator, OnRed, Threshold
-from rollout.spec.reader import Node, did_you_mean, optional
+from rollout.spec.reader import Node, by_builtins_then_name, did_you_mean, optional
 
 SECTION_KEYS = ("window", "minRequests", "minSoak", "margins", "checks", "rollbackTriggers", "onRed", "ledger",
                 "triggerWindow")
@@ -84,7 +84,7 @@ def _thresholds(node: Node, indicators: Mapping[str, Indicator], table: tuple[de
             out.pop(name, None)  # `false` turns a check off
             continue
         out[name] = threshold(cnode, indicators[name], out.get(name), with_hold)
-    return out
+    return by_builtins_then_name(out, (d.indicator for d in table))
 
 
 def threshold(node: Node, indicator: Indicator, default: Threshold | None, with_hold: bool) -> Threshold:

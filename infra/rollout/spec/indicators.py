@@ -11,7 +11,7 @@ import re
 
 from rollout.spec import defaults, names
 from rollout.spec.model import Form, Indicator, Service
-from rollout.spec.reader import Node, did_you_mean, optional, required
+from rollout.spec.reader import Node, by_builtins_then_name, did_you_mean, optional, required
 
 INDICATOR_KEYS = ("title", *(f.value for f in Form), "aggregate")
 RATIO_KEYS = ("errors", "total")
@@ -37,7 +37,7 @@ def parse_indicators(node: Node, services: dict[str, Service]) -> dict[str, Indi
         if not re.fullmatch(names.ROLE_NAME, name):
             raise inode.error(f"{name!r} is not an indicator name: camelCase letters and digits, e.g. sseSuccess")
         out[name] = _parse_one(name, inode, services)
-    return out
+    return by_builtins_then_name(out, BUILTIN)
 
 
 def _parse_one(name: str, node: Node, services: dict[str, Service]) -> Indicator:

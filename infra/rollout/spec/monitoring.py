@@ -25,7 +25,7 @@ from rollout.spec.gates import limit_value
 from rollout.spec.model import (
     Alert, AlertKind, AlertTest, Canary, Form, Indicator, MonitoringSettings, Routing, Service, Severity, Slo, Unit,
 )
-from rollout.spec.reader import Node, did_you_mean, optional, required
+from rollout.spec.reader import Node, by_builtins_then_name, did_you_mean, optional, required
 
 MONITORING_KEYS = (
     "alertPrefix", "runbookUrl", "evaluationInterval", "scrapeInterval", "rateWindow",
@@ -127,7 +127,7 @@ def parse_alerts(node: Node, services: Mapping[str, Service], indicators: Mappin
                 raise anode.error(f"is not a built-in alert{did_you_mean(name, out)} and declares no indicator "
                                   f"or expr of its own; built-in alerts: {', '.join(out)}")
             out[name] = _custom(name, anode, services, indicators)
-    return out
+    return by_builtins_then_name(out, (row.name for row in defaults.BUILTIN_ALERTS))
 
 
 def _override(alert: Alert, node: Node) -> Alert:

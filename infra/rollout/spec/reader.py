@@ -146,6 +146,13 @@ class Node:
             raise self.error(f"must be at most {shown_number(maximum)}, got {shown_number(value)}")
 
 
+def by_builtins_then_name(entries: dict[str, Any], builtins: Iterable[str]) -> dict[str, Any]:
+    """Built-in entries in their table's order, then the stack's own sorted by name: Pulumi hands
+    mappings over as JSON with sorted keys, so declared order cannot carry meaning."""
+    rank = {name: i for i, name in enumerate(builtins)}
+    return dict(sorted(entries.items(), key=lambda item: (0, rank[item[0]], "") if item[0] in rank else (1, 0, item[0])))
+
+
 def required(nodes: dict[str, Node], key: str, parent: Node) -> Node:
     if key not in nodes or nodes[key].value is None:
         raise ConfigError(parent.file, parent.child_path(key), "is required but missing")

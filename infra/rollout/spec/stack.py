@@ -28,6 +28,12 @@ TOP_LEVEL_KEYS = (
     "killSwitch", "stages", "services", "percentageEnv", "rollbackOrder", "indicators", "monitoring", "gates",
     "gitops",
 )
+# What each key is when Pulumi hands it over as text (config values are strings; objects are JSON).
+TOP_LEVEL_TYPES: dict[str, type] = {
+    "app": str, "namespace": str, "strategy": str, "stage": str, "previousStage": str, "killSwitch": str,
+    "percentageEnv": str, "rollbackOrder": str, "allowSkip": bool, "weightTolerance": float,
+    "stages": list, "services": dict, "indicators": dict, "monitoring": dict, "gates": dict, "gitops": dict,
+}
 STAGE_KEYS = ("name", "weight", "weights")
 MAX_APP = 40
 CONFIG_KEY_REF = "CONFIG_KEY_NAME"  # how a secretEnv or routing value is shown to the credential detector

@@ -19,7 +19,10 @@ import yaml
 from pulumi.runtime import rpc
 from ruamel.yaml import YAML
 
-from rollout.build.resources import build_manifests
+from conftest import APP_FILES
+from rollout.build.cloud import REFERENCE, is_cloud_resource
+from rollout.build.resources import build_manifests, kubernetes_manifests
+from harness import gcp_provider
 from harness.mock_program import REPO_ROOT, ProgramRun, project_copy, run_program
 from rollout.build.ordering import dependencies, scale_order, topological_order
 from rollout.output.render import render_documents
@@ -27,6 +30,8 @@ from rollout.spec.stack import load_stack
 from rollout.core.ladder import resolve
 
 STACK_FILES = sorted(p for p in REPO_ROOT.glob("Pulumi.*.yaml"))
+# Stacks of tests/apps that run on Google Cloud only: their registrations are checked too.
+CLOUD_FILES = [p for p in APP_FILES if all(s.on_cloud_run for s in load_stack(p).services.values())]
 SECRET_ANNOTATION = "rollout.dev/secret-config-keys"
 
 
@@ -40,8 +45,8 @@ def _load_bench_generator():
 generate = _load_bench_generator()
 
 
-def stack_cases() -> list[tuple[Path, str]]:
-    return [(path, stage) for path in STACK_FILES for stage in load_stack(path).stage_names]
+def stack_cases(files: list[Path] = STACK_FILES + CLOUD_FILES) -> list[tuple[Path, str]]:
+    return [(path, stage) for path in files for stage in load_stack(path).stage_names]
 
 
 def with_stage(stack_text: str, stage: str, previous: str | None = None) -> str:
@@ -58,9 +63,13 @@ def with_stage(stack_text: str, stage: str, previous: str | None = None) -> str:
 
 
 def secret_values(documents: list[dict]) -> dict[str, str]:
-    """A distinct value for every `namespace:key` a rendered Secret asks for."""
+    """A distinct value for every `namespace:key` a rendered Secret (or Google Cloud resource) asks for."""
     values = {}
     for doc in documents:
+        if is_cloud_resource(doc):
+            for config_key in (doc.get("secretInputs") or {}).values():
+                values[config_key] = f"value-of-{config_key}"
+            continue
         spec = ((doc["metadata"].get("annotations") or {}).get(SECRET_ANNOTATION)) or ""
         for entry in filter(None, spec.split(",")):
             config_key = entry.split("=", 1)[1]
@@ -103,9 +112,11 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
     run = run_at(tmp_path, settings.stack, with_stage(stack_file.read_text(encoding="utf-8"), stage, previous), config)
     elapsed = time.perf_counter() - started
 
-    registered = {(r.type, r.inputs["metadata"]["name"]): r for r in run.resources.values()}
-    expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in rendered}
     assert len(run.resources) == len(rendered)
+    cloud = [d for d in rendered if is_cloud_resource(d)]
+    assert_cloud_resources_registered(run, cloud, config)
+    registered = {(r.type, r.inputs["metadata"]["name"]): r for r in run.resources.values() if not r.type.startswith("gcp:")}
+    expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in kubernetes_manifests(rendered)}
     assert set(registered) == set(expected)
     for key, doc in expected.items():
         inputs = dict(registered[key].inputs)
@@ -117,6 +128,43 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
             assert "stringData" in registered[key].additional_secret_outputs
         assert inputs == doc, f"{key} inputs differ from the rendered document"
     assert elapsed < 5, f"a mocked run took {elapsed:.2f}s"
+
+
+def mock_output(docs: dict[str, dict], name: str, output: str):
+    """What the provider answered for a resource's output, under the mocks."""
+    doc = docs[name]
+    return gcp_provider.outputs(doc["type"], name, doc["inputs"])[1][output]
+
+
+def resolved(value, docs: dict[str, dict]):
+    if isinstance(value, str) and REFERENCE.fullmatch(value):
+        return mock_output(docs, *REFERENCE.fullmatch(value).groups())
+    if isinstance(value, dict):
+        return {k: resolved(v, docs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolved(v, docs) for v in value]
+    return value
+
+
+def assert_cloud_resources_registered(run: ProgramRun, cloud: list[dict], config: dict[str, str]) -> None:
+    """Each Google Cloud document is one registration: its type, name, inputs (references resolved to the
+    provider's outputs, secret inputs secret and equal to their config), and what it waits for."""
+    docs = {d["name"]: d for d in cloud}
+    registered = {r.name: r for r in run.resources.values() if r.type.startswith("gcp:")}
+    assert set(registered) == set(docs)
+    for name, doc in docs.items():
+        entry = registered[name]
+        assert entry.type == doc["type"]
+        inputs = dict(entry.inputs)
+        for path, config_key in (doc.get("secretInputs") or {}).items():
+            top, *rest = path.split(".")
+            value = unwrap_secret(inputs.pop(top))  # the whole top-level input arrives as one secret
+            for part in rest:
+                value = value[part]
+            assert value == config[config_key]
+        assert inputs == resolved(doc["inputs"], docs), f"{name} inputs differ from the rendered document"
+        waits_for = {registered[d].urn for d in doc.get("dependsOn", [])}
+        assert waits_for <= set(entry.dependencies), f"{name} does not wait for {doc.get('dependsOn')}"
 
 
 def test_secret_values_never_reach_rendered_documents():
@@ -164,6 +212,14 @@ def test_custom_resources_and_unknown_kinds_become_custom_resources(tmp_path):
 
 # -- ordering ---------------------------------------------------------------------------------
 
+def _members(run: ProgramRun, service: str) -> list:
+    """Everything registered for a service: its Kubernetes resources (app label) or Google Cloud ones."""
+    cloud = {d["name"]: d.get("service") for d in build_manifests(load_stack(REPO_ROOT / "Pulumi.prod.yaml"))
+             if is_cloud_resource(d)}
+    return [r for r in run.resources.values()
+            if (cloud.get(r.name) if r.type.startswith("gcp:") else r.inputs["metadata"].get("labels", {}).get("app")) == service]
+
+
 def _deployments_of(run: ProgramRun, service: str) -> dict[str, str]:
     return {
         r.inputs["metadata"]["labels"]["track"]: r.urn
@@ -187,7 +243,7 @@ def test_services_roll_in_declared_order(tmp_path):
     assert order == ["agent", "backend", "frontend"]
     for earlier, later in zip(order, order[1:]):
         earlier_deployments = set(_deployments_of(run, earlier).values())
-        later_resources = [r for r in run.resources.values() if r.inputs["metadata"].get("labels", {}).get("app") == later]
+        later_resources = _members(run, later)
         assert earlier_deployments and later_resources
         for resource in later_resources:
             assert earlier_deployments <= set(resource.dependencies), f"{resource.name} does not wait for {earlier}"
@@ -200,9 +256,10 @@ def test_everything_waits_for_the_namespace_and_deployments_for_their_config(tmp
     namespace = run.resources["namespace/chat-prod"]
     assert namespace.dependencies == []
     for resource in run.resources.values():
-        if resource is not namespace:
+        if resource is not namespace and not resource.type.startswith("gcp:"):  # Google Cloud has no namespace
             assert namespace.urn in resource.dependencies, resource.name
-    by_name = {(r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"]): r.urn for r in run.resources.values()}
+    by_name = {(r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"]): r.urn for r in run.resources.values()
+               if not r.type.startswith("gcp:")}
     for resource in run.resources.values():
         if resource.type.endswith(":Deployment"):
             for source in resource.inputs["spec"]["template"]["spec"]["containers"][0]["envFrom"]:
@@ -217,12 +274,12 @@ def test_everything_waits_for_the_namespace_and_deployments_for_their_config(tmp
 ])
 def test_receiving_track_scales_up_before_the_other_scales_down(tmp_path, previous, stage, grows, shrinks):
     run = _run_prod(tmp_path, stage, previous)
-    for service in ("backend", "frontend"):
-        tracks = _deployments_of(run, service)
-        shrinking, growing = run.by_urn()[tracks[shrinks]], run.by_urn()[tracks[grows]]
-        assert growing.urn in shrinking.dependencies
-        assert shrinking.urn not in growing.dependencies
+    tracks = _deployments_of(run, "backend")
+    shrinking, growing = run.by_urn()[tracks[shrinks]], run.by_urn()[tracks[grows]]
+    assert growing.urn in shrinking.dependencies
+    assert shrinking.urn not in growing.dependencies
     assert set(_deployments_of(run, "agent")) == {"stable"}, "agent has no flags, so one track and nothing to order"
+    assert _deployments_of(run, "frontend") == {}, "the frontend's weights are one URL map: nothing to order"
 
 
 def test_without_a_previous_stage_tracks_are_independent(tmp_path):
@@ -260,8 +317,8 @@ def test_topological_order_reports_a_cycle():
 
 def test_scale_order_follows_the_direction_of_the_move():
     settings = load_stack(REPO_ROOT / "Pulumi.prod.yaml")
-    assert scale_order(settings, "canary-5", "canary-25") == {"backend": ("on", "off"), "frontend": ("on", "off")}
-    assert scale_order(settings, "canary-25", "canary-5") == {"backend": ("off", "on"), "frontend": ("off", "on")}
+    assert scale_order(settings, "canary-5", "canary-25") == {"backend": ("on", "off")}  # frontend: Cloud Run
+    assert scale_order(settings, "canary-25", "canary-5") == {"backend": ("off", "on")}
     assert scale_order(settings, "canary-25", "canary-25") == {}
     up = resolve(settings, "canary-50").splits["backend"].replicas
     down = resolve(settings, "canary-25").splits["backend"].replicas

@@ -15,6 +15,8 @@ import pulumi
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 
+from harness import gcp_provider
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 
@@ -39,12 +41,17 @@ class ProgramRun:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    """Acts like the provider: echoes inputs, fills metadata.name when absent, makes an id."""
+    """Acts like the providers: echoes inputs and makes an id; Kubernetes fills metadata.name when absent,
+    Google Cloud adds the outputs its API assigns (harness.gcp_provider)."""
 
     def __init__(self, resources: dict[str, Registered]):
         self.resources = resources
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ.startswith("gcp:"):
+            registered = self.resources.setdefault(args.name, Registered(args.typ, args.name))
+            registered.inputs = args.inputs
+            return gcp_provider.outputs(args.typ, args.name, dict(args.inputs))
         state = dict(args.inputs)
         metadata = dict(state.get("metadata") or {})
         metadata.setdefault("name", args.name.rsplit("/", 1)[-1] + "-generated")

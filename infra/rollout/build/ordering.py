@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from rollout.build.cloud import is_cloud_resource
+from rollout.build.cloudrun import RUN_SERVICE
 from rollout.build.resources import manifest_key
 from rollout.spec.model import StackSettings
 from rollout.core.ladder import resolve
@@ -38,20 +40,24 @@ def dependencies(settings: StackSettings, manifests: list[Manifest], stage: str 
     namespaces = [k for k in keys if k[0] == "Namespace"]
     by_service = _group_by_service(settings, manifests)
 
-    for key in keys:
-        if key[0] != "Namespace":
-            deps[key].update(namespaces)  # nothing can be created before its namespace
+    names = {m["name"]: k for k, m in keys.items() if is_cloud_resource(m)}
+    for key, manifest in keys.items():
+        if is_cloud_resource(manifest):  # Google Cloud resources name what they refer to
+            deps[key].update(names[n] for n in manifest.get("dependsOn", []))
+        elif key[0] != "Namespace":
+            deps[key].update(namespaces)  # nothing in a namespace can be created before it
     for key, manifest in keys.items():
         if key[0] == "Deployment":
             deps[key].update(k for k in _referenced_config(manifest) if k in keys)  # env sources first
 
-    # Services roll in declared order: a later service waits for the earlier one's Deployments.
+    # Services roll in declared order: a later service waits for the earlier one's workloads
+    # (its Deployments, or its Cloud Run services).
     earlier_deployments: list[Key] = []
     for service in settings.services:
         members = by_service.get(service, [])
         for key in members:
             deps[key].update(earlier_deployments)
-        deployments = [k for k in members if k[0] == "Deployment"]
+        deployments = [k for k in members if k[0] in ("Deployment", RUN_SERVICE)]
         if deployments:
             earlier_deployments = deployments
 
@@ -94,7 +100,10 @@ def _group_by_service(settings: StackSettings, manifests: Iterable[Manifest]) ->
     """Manifests labelled app=<declared service>; stack-wide ones (namespace, rules) belong to none."""
     groups: dict[str, list[Key]] = {}
     for manifest in manifests:
-        app = (manifest["metadata"].get("labels") or {}).get(APP_LABEL)
+        if is_cloud_resource(manifest):
+            app = manifest.get("service")
+        else:
+            app = (manifest["metadata"].get("labels") or {}).get(APP_LABEL)
         if app in settings.services:
             groups.setdefault(app, []).append(manifest_key(manifest))
     return groups

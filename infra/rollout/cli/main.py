@@ -20,7 +20,7 @@ from rollout.build.resources import build_manifests
 from rollout.output.plan import build_plan, plan_json, plan_text
 from rollout.cli.project import open_stack, project_dir_option
 from rollout.output.render import render_documents, write_documents
-from rollout.core.ladder import next_stage, previous_stage, resolve
+from rollout.core.ladder import LB_WEIGHT_TOTAL, next_stage, previous_stage, resolve
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors go through the same one-line, exit-2 path as the rest."""
@@ -48,6 +48,7 @@ def status_data(stack: str, project_dir: Path | None) -> dict:
         "strategy": settings.strategy,
         "killSwitch": settings.kill_switch,
         "replicas": {name: dict(split.replicas) for name, split in state.splits.items()},
+        "traffic": {name: dict(split.traffic) for name, split in state.splits.items() if split.traffic},
     }
 
 
@@ -68,6 +69,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for service, replicas in data["replicas"].items():
         weight = data["weights"].get(service)
         shown = " ".join(f"{t}={n}" for t, n in replicas.items())
+        if service in data["traffic"]:  # Cloud Run: the load balancer's weights, exact
+            shown = " ".join(f"{t}={n * 100 / LB_WEIGHT_TOTAL:g}%" for t, n in data["traffic"][service].items()) + " (Cloud Run)"
         if percentage:
             print(f"          {service:<12} {('-' if weight is None else str(weight['requested']) + '%'):>12}  {shown}")
         elif weight is None:

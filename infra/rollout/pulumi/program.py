@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pulumi
 
-from rollout.build.resources import manifests_with_state
+from rollout.build.resources import kubernetes_manifests, manifests_with_state
 from rollout.errors import RolloutError
+from rollout.pulumi import gcp  # Google Cloud: pulumi_gcp loads only for stacks with Google Cloud resources
 from rollout.pulumi.kubernetes import missing_secret_config, register
 from rollout.spec.stack import load_stack
 
@@ -19,11 +20,12 @@ def main(project_dir: Path) -> None:
     try:
         settings = load_stack(project_dir / f"Pulumi.{stack}.yaml", stack)
         state, manifests = manifests_with_state(settings)
-        missing = missing_secret_config(manifests)
+        cluster = kubernetes_manifests(manifests)
+        missing = missing_secret_config(cluster) + gcp.missing_secret_config(manifests)
         if missing:
             commands = "; ".join(f"pulumi config set --secret {key} <value>" for key in missing)
             raise pulumi.RunError(f"{settings.file}: missing secret config {', '.join(missing)}: run {commands}")
-        register(settings, manifests)
+        gcp.register(settings, manifests, register(settings, cluster))
     except RolloutError as exc:  # a readable config message, not a traceback
         raise pulumi.RunError(str(exc)) from None
     pulumi.export("stage", state.stage)

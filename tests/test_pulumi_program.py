@@ -393,15 +393,71 @@ def test_generated_stack_runs_under_mocks(tmp_path):
 
 # -- the CLI path never loads pulumi ----------------------------------------------------------
 
-@pytest.mark.parametrize("module", ["rollout.cli.main", "rollout.build.resources", "rollout.build.ordering", "rollout.output.render"])
-def test_cli_modules_do_not_import_pulumi(module):
+@pytest.mark.parametrize("module", ["rollout.cli.main", "rollout.build.resources", "rollout.build.ordering",
+                                    "rollout.output.render", "rollout.build.cloudrun", "rollout.cli.gates",
+                                    "rollout.gates.gate"])
+def test_cli_modules_do_not_import_pulumi_pulumi_gcp_or_google_auth(module):
     code = (
         f"import sys, {module}\n"
-        "loaded = sorted(m for m in sys.modules if m == 'pulumi' or m.startswith(('pulumi.', 'pulumi_')))\n"
+        "loaded = sorted(m for m in sys.modules if m in ('pulumi', 'google') or m.startswith(('pulumi.', 'pulumi_', 'google.')))\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"{module} loads {result.stdout.strip()}"
+
+
+def test_pulumi_gcp_deprecation_warnings_are_silenced_where_its_modules_load_and_only_there():
+    """pulumi-gcp 10.2 warns when compute and monitoring first load; the program loads them in a filter."""
+    raw = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c",
+                          "import pulumi_gcp.compute as compute; compute.URLMap"], capture_output=True, text=True)
+    assert raw.returncode != 0 and "DeprecationWarning" in raw.stderr, "the warning this filter exists for is gone"
+    ours = subprocess.run([sys.executable, "-W", "error", "-c",
+                           "from rollout.pulumi.gcp import CLASSES, resource_class\n"
+                           "print(sorted({resource_class(t).__module__.split('.')[1] for t in CLASSES}))"],
+                          capture_output=True, text=True)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.strip() == "['cloudrunv2', 'compute', 'monitoring', 'secretmanager']"
+
+
+def test_the_program_loads_pulumi_gcp_only_for_stacks_with_google_cloud_resources():
+    code = ("import sys, rollout.pulumi.program\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pulumi_gcp')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_program_exports_where_each_cloud_run_service_answers(tmp_path):
+    """The load balancer's address (to point DNS at) and each track's own URL, as the provider reports them."""
+    docs = {d["name"]: d for d in build_manifests(load_stack(REPO_ROOT / "Pulumi.prod.yaml")) if is_cloud_resource(d)}
+    run = _run_prod(tmp_path, "canary-5", "off")
+    assert run.outputs["cloudRun"] == {"frontend": {
+        "domain": "chat.example.com",
+        "address": mock_output(docs, "chat-prod-frontend-ip", "address"),
+        "tracks": {t: mock_output(docs, f"chat-prod-frontend-{t}", "uri") for t in ("off", "on")},
+    }}
+    assert run.outputs["cloudRun"]["frontend"]["tracks"]["on"].startswith("https://chat-prod-frontend-on-")
+
+
+def test_a_missing_secret_for_google_cloud_is_named_with_the_kubernetes_ones(tmp_path):
+    text = (REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml").read_text()
+    settings = load_stack(REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml")
+    config = secret_values(build_manifests(settings))
+    assert set(config) == {"rollout:paymentApiKey", "rollout:shopPagerdutyKey", "rollout:shopSlackToken"}
+    del config["rollout:shopSlackToken"], config["rollout:paymentApiKey"]
+    with pytest.raises(pulumi.RunError) as raised:
+        run_at(tmp_path, "runshop", text, config)
+    assert "missing secret config rollout:paymentApiKey, rollout:shopSlackToken" in str(raised.value)
+
+
+def test_secret_values_reach_the_engine_only_as_secrets(tmp_path):
+    settings = load_stack(REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml")
+    config = secret_values(build_manifests(settings))
+    run = run_at(tmp_path, "runshop", (REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml").read_text(), config)
+    for resource in run.resources.values():
+        plain = {k: v for k, v in resource.inputs.items() if not rpc.is_rpc_secret(v)}
+        assert not any(value in repr(plain) for value in config.values()), resource.name
+    version = run.resources["runshop-checkout-paymentApiKey-value"]
+    assert unwrap_secret(version.inputs["secretData"]) == config["rollout:paymentApiKey"]
 
 
 def test_custom_resource_fields_beyond_spec_are_refused_by_name(tmp_path):

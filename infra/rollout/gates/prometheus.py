@@ -6,7 +6,7 @@ import math
 import socket
 import urllib.error
 import urllib.parse
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from rollout.errors import RolloutError, UsageError
 
@@ -31,10 +31,16 @@ def check_url(url: str) -> str:
 
 
 class Prometheus:
-    def __init__(self, url: str, timeout: float = 10.0, parallel: int = 8):
+    """Queries go as a form POST (long expressions fit), or as GET (Managed Prometheus's API documents GET);
+    `headers` gives what each query sends besides, e.g. a bearer token that stays fresh during a long watch."""
+
+    def __init__(self, url: str, timeout: float = 10.0, parallel: int = 8,
+                 headers: Callable[[], Mapping[str, str]] | None = None, method: str = "POST"):
         self.url = check_url(url)
         self.timeout = timeout
         self.parallel = parallel
+        self.headers = headers or dict
+        self.method = method
 
     def query(self, expr: str, at: float | None = None) -> dict[str, float]:
         """Instant query; returns track -> value, with NaN and infinities dropped (they are no data)."""
@@ -43,11 +49,16 @@ class Prometheus:
             params["time"] = f"{at:.3f}"
         import urllib.request  # with http.client and ssl it costs ~50 ms: only when a query is sent
 
-        body = urllib.parse.urlencode(params).encode()
-        request = urllib.request.Request(
-            f"{self.url}/api/v1/query", data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
-        )
+        encoded = urllib.parse.urlencode(params)
+        extra = self.headers()
+        if self.method == "GET":
+            request = urllib.request.Request(f"{self.url}/api/v1/query?{encoded}",
+                                             headers={"Accept": "application/json", **extra})
+        else:
+            request = urllib.request.Request(
+                f"{self.url}/api/v1/query", data=encoded.encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json", **extra},
+            )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
@@ -55,6 +66,9 @@ class Prometheus:
             detail = _error_detail(exc.read())
             if exc.code in (400, 422):
                 raise PrometheusQueryError(f"Prometheus at {self.url} refused the query {expr!r}: {detail}") from None
+            if exc.code in (401, 403):
+                raise PrometheusUnavailable(f"Prometheus at {self.url} refused the credentials (HTTP {exc.code}): "
+                                            f"{detail}") from None
             raise PrometheusUnavailable(f"Prometheus at {self.url} answered HTTP {exc.code}: {detail}") from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

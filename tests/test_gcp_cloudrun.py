@@ -191,6 +191,12 @@ def test_a_secret_reference_may_not_shadow_an_env_var():
     assert "rollout:services.checkout.cloudRun.secrets.CATALOG_URL" in refusal(document)
 
 
+def test_an_env_var_cloud_run_sets_itself_is_refused():
+    document = runshop()
+    document["config"]["rollout:services"]["catalog"]["env"]["PORT"] = "8080"
+    assert "rollout:services.catalog.env.PORT: Cloud Run sets PORT itself" in refusal(document)
+
+
 def test_memory_too_small_for_four_cpus_is_refused():
     document = runshop()
     document["config"]["rollout:services"]["checkout"]["cloudRun"].update(cpu="4", memory="1Gi")

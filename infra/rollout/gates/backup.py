@@ -12,6 +12,7 @@ import os
 import socket
 import urllib.error
 import urllib.parse
+import urllib.request
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -30,8 +31,6 @@ class BackupUnknown(Exception):
 
 
 def backup_runs(check: BackupCheck, headers: Mapping[str, str], api_root: str, timeout: float) -> list[dict[str, Any]]:
-    import urllib.request
-
     path = f"/v1/projects/{urllib.parse.quote(check.project)}/instances/{urllib.parse.quote(check.instance)}/backupRuns"
     request = urllib.request.Request(f"{api_root.rstrip('/')}{path}?maxResults=100",
                                      headers={"Accept": "application/json", **headers})

@@ -52,6 +52,7 @@ INGRESS = {
     "load-balancer": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",  # only the load balancer (and the VPC) reach it
     "all": "INGRESS_TRAFFIC_ALL",
 }
+RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")  # Cloud Run sets these itself
 MAX_BASE_NAME = 45  # `<name>-off-neg` and friends stay within the 63 characters Cloud Run and Compute allow
 SERVICE_ACCOUNT = r"[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9.]*\.gserviceaccount\.com"
 SECRET = r"[A-Za-z0-9_-]{1,255}|projects/[a-z0-9-]+/secrets/[A-Za-z0-9_-]{1,255}"
@@ -145,6 +146,12 @@ def parse_cloud_run(service: str, fields: dict[str, Node], node: Node, gcp: GcpC
         raise node.child("platform", None).error(
             "cloudrun cannot use rollout:strategy percentage: the percentage is passed in the env, which is part of "
             "a Cloud Run revision's template, so every stage would create a revision; use strategy tracks")
+    for section in ("env", "flags", "secretEnv"):
+        given = fields[section].value if section in fields and isinstance(fields[section].value, dict) else {}
+        reserved = [name for name in given if name in RESERVED_ENV]
+        if reserved:
+            raise fields[section].child(reserved[0], None).error(
+                f"Cloud Run sets {reserved[0]} itself (PORT from the service's port) and refuses a service that sets it")
     block = optional(fields, "cloudRun", node, {})
     f = block.mapping(CLOUD_RUN_KEYS)
     project = _located(f, block, "project", gcp.project, PROJECT, PROJECT_HINT, "gcp:project")

@@ -25,6 +25,6 @@ if [[ ! -f $stamp ]]; then
   echo "==> installing the project and its pinned dependencies into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[pulumi,test]' 2>&1 \
     | grep -v -e "^WARNING: Location" || true
-  .venv/bin/python -c "import rollout.cli.main, pulumi, pulumi_kubernetes" # fail here, not in the middle of a test
+  .venv/bin/python -c "import rollout.cli.main, pulumi, pulumi_kubernetes, pulumi_gcp, google.auth" # fail here, not in the middle of a test
   rm -f .venv/.installed-* && touch "$stamp"
 fi

@@ -1,7 +1,11 @@
 """A real Prometheus on 127.0.0.1 with synthetic series loaded by `promtool tsdb create-blocks-from openmetrics`.
 
 Series follow the monitoring contract: every series has namespace, job, track and pod;
-HTTP counters carry `code`, histograms `le`. Scenarios share one TSDB and differ by namespace.
+HTTP counters carry `code`, histograms `le`. A Cloud Run service's series are Cloud Monitoring's
+as Managed Prometheus's PromQL names them: run_googleapis_com:request_count by response code
+(and class), request_latencies in milliseconds, one `service_name` per track
+(`<namespace>-<service>-<track>`, the default Cloud Run name). Scenarios share one TSDB and differ
+by namespace.
 """
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from typing import Iterator
 
 STEP = 15  # seconds between samples, a usual scrape interval
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+CLOUD_RUN_REQUESTS = "run_googleapis_com:request_count"
+CLOUD_RUN_LATENCIES = "run_googleapis_com:request_latencies"
+CLOUD_RUN = {"frontend": ("acme-chat-prod", "us-central1")}  # the shipped prod stack's Cloud Run services
 START_TIMEOUT = 30.0  # seconds; Prometheus with a few blocks is ready in about one
 
 
@@ -50,12 +57,18 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def series_lines(s: Scenario, start: int, end: int, services_jobs: dict[str, bool]) -> Iterator[str]:
-    """OpenMetrics sample lines; `services_jobs` says which services carry backend-only signals."""
+def series_lines(s: Scenario, start: int, end: int, services_jobs: dict[str, bool],
+                 cloud_run: dict[str, tuple[str, str]] | None = None) -> Iterator[str]:
+    """OpenMetrics sample lines; `services_jobs` says which services carry backend-only signals,
+    `cloud_run` which services run on Cloud Run (service -> project, region)."""
     times = range(start, end + 1, STEP)
+    cloud_run = CLOUD_RUN if cloud_run is None else cloud_run
     for service, by_track in s.tracks.items():
         backend_like = services_jobs.get(service, False)
         for track, spec in by_track.items():
+            if service in cloud_run:
+                yield from _cloud_run_series(s.namespace, service, track, spec, cloud_run[service], times, start, end)
+                continue
             base = dict(namespace=s.namespace, job=service, track=track, pod=f"{service}-{track}-0")
             yield from _http_requests(base, spec, times, start, end)
             yield from _histogram("http_request_duration_seconds", base, spec.rps, spec.latency_max, times, start)
@@ -67,7 +80,19 @@ def series_lines(s: Scenario, start: int, end: int, services_jobs: dict[str, boo
                                  spec.sse_error_pct, times, start, spec.with_sse_errors)
 
 
-def _http_requests(base: dict, spec: Track, times: range, start: int, end: int) -> Iterator[str]:
+def _cloud_run_series(namespace: str, service: str, track: str, spec: Track, where: tuple[str, str], times: range,
+                     start: int, end: int) -> Iterator[str]:
+    project, region = where
+    base = dict(monitored_resource="cloud_run_revision", project_id=project, location=region,
+                service_name=f"{namespace}-{service}-{track}")
+    codes = ({"response_code": "200", "response_code_class": "2xx"}, {"response_code": "500", "response_code_class": "5xx"})
+    yield from _http_requests(base, spec, times, start, end, CLOUD_RUN_REQUESTS, codes)
+    yield from _histogram(CLOUD_RUN_LATENCIES, base, spec.rps, spec.latency_max * 1000, times, start,
+                          tuple(b * 1000 for b in LATENCY_BUCKETS))
+
+
+def _http_requests(base: dict, spec: Track, times: range, start: int, end: int, metric: str = "http_requests_total",
+                   codes: tuple[dict, dict] = ({"code": "200"}, {"code": "500"})) -> Iterator[str]:
     switch = end - spec.recent_seconds if spec.error_pct_recent is not None else None
 
     def errors_at(t: int) -> float:
@@ -76,11 +101,11 @@ def _http_requests(base: dict, spec: Track, times: range, start: int, end: int) 
         before = spec.rps * spec.error_pct / 100 * (switch - start)
         return before + spec.rps * spec.error_pct_recent / 100 * (t - switch)
 
-    ok, bad = _labels(**base, code="200"), _labels(**base, code="500")
+    ok, bad = _labels(**base, **codes[0]), _labels(**base, **codes[1])
     for t in times:
         errors = errors_at(t)
-        yield f"http_requests_total{ok} {spec.rps * (t - start) - errors:.4f} {t}"
-        yield f"http_requests_total{bad} {errors:.4f} {t}"
+        yield f"{metric}{ok} {spec.rps * (t - start) - errors:.4f} {t}"
+        yield f"{metric}{bad} {errors:.4f} {t}"
 
 
 def _pair(total: str, errors: str, base: dict, rps: float, error_pct: float, times: range, start: int,
@@ -92,33 +117,34 @@ def _pair(total: str, errors: str, base: dict, rps: float, error_pct: float, tim
             yield f"{errors}{labels} {rps * error_pct / 100 * (t - start):.4f} {t}"
 
 
-def _histogram(name: str, base: dict, rps: float, top: float, times: range, start: int) -> Iterator[str]:
+def _histogram(name: str, base: dict, rps: float, top: float, times: range, start: int,
+               buckets: tuple[float, ...] = LATENCY_BUCKETS) -> Iterator[str]:
     for t in times:
         count = rps * (t - start)
-        for le in LATENCY_BUCKETS:
-            yield f"{name}_bucket{_labels(**base, le=str(le))} {count * uniform_cdf(le, top):.4f} {t}"
+        for le in buckets:
+            yield f"{name}_bucket{_labels(**base, le=f'{le:g}')} {count * uniform_cdf(le, top):.4f} {t}"
         yield f"{name}_bucket{_labels(**base, le='+Inf')} {count:.4f} {t}"
         yield f"{name}_sum{_labels(**base)} {count * top / 2:.4f} {t}"
         yield f"{name}_count{_labels(**base)} {count:.4f} {t}"
 
 
 def prod_scenario(namespace: str, backend_on: Track | None = None, backend_off: Track | None = None,
-                  everything: Track | None = None) -> Scenario:
-    """Prod at canary-25: backend and frontend on tracks off/on, agent (no flags) on stable."""
+                  everything: Track | None = None, frontend_on: Track | None = None) -> Scenario:
+    """Prod at canary-25: backend (GKE) and frontend (Cloud Run) on tracks off/on, agent (no flags) on stable."""
     healthy = everything or Track()
-    on_share = replace(healthy, rps=healthy.rps / 3)  # 5 of 20 replicas: a third of the off track's traffic
+    on_share = replace(healthy, rps=healthy.rps / 3)  # 25% against 75% of the traffic: a third of the off track's
     return Scenario(namespace, {
         "agent": {"stable": healthy},
         "backend": {"off": backend_off or healthy, "on": backend_on or on_share},
-        "frontend": {"off": healthy, "on": on_share},
+        "frontend": {"off": healthy, "on": frontend_on or on_share},
     })
 
 
 def write_openmetrics(path: Path, scenarios: list[Scenario], start: int, end: int,
-                      backend_like: dict[str, bool]) -> None:
+                      backend_like: dict[str, bool], cloud_run: dict[str, tuple[str, str]] | None = None) -> None:
     with path.open("w", encoding="utf-8") as out:
         for scenario in scenarios:
-            for line in series_lines(scenario, start, end, backend_like):
+            for line in series_lines(scenario, start, end, backend_like, cloud_run):
                 out.write(line + "\n")
         out.write("# EOF\n")
 
@@ -197,6 +223,9 @@ def gate_scenarios() -> list[Scenario]:
         prod_scenario("healthy"),
         prod_scenario("yellow", backend_on=replace(healthy, rps=BACKEND_ON, error_pct=0.535)),  # 7% worse
         prod_scenario("red", backend_on=replace(healthy, rps=BACKEND_ON, error_pct=3.0)),  # 3% against 0.5%
+        # The Cloud Run frontend's on track fails 3% of requests (5xx); everything else is healthy.
+        prod_scenario("run-red", frontend_on=replace(healthy, rps=BACKEND_ON, error_pct=3.0)),
+        prod_scenario("run-slow", frontend_on=replace(healthy, rps=BACKEND_ON, latency_max=2.0)),  # p95 1.9s
         prod_scenario("few", everything=replace(healthy, rps=0.005)),  # 3 requests in 10 minutes
         prod_scenario("absent", everything=replace(healthy, with_sse_errors=False)),
         # 0.5% errors, then 5% for the last 4 minutes before "now" on the canary only.

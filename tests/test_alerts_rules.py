@@ -60,8 +60,8 @@ def test_every_expression_parses_and_selects_by_namespace_and_job(path):
 def test_canary_alerts_compare_tracks_only_while_both_serve_traffic(path):
     settings, rules = _rules(path)
     canary = [r for r in rules if "Canary" in r.get("alert", "")]
-    track_services = [s for s in settings.services.values() if s.has_flags and settings.strategy == "tracks"
-                      and s.has("requests", "counter")]
+    track_services = [s for s in settings.kubernetes_services if s.has_flags and settings.strategy == "tracks"
+                      and s.has("requests", "counter")]  # Cloud Run's canary alerts are Cloud Monitoring policies
     assert bool(canary) == bool(track_services)
     for rule in canary:
         assert 'track="on"' in rule["expr"] and 'track="off"' in rule["expr"]

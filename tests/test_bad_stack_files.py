@@ -29,7 +29,7 @@ MISTAKES = [
     ("unknown strategy", "rollout:strategy: tracks", "rollout:strategy: blue-green",
      ["rollout:strategy", "'blue-green'", "tracks, percentage"]),
     ("duplicate stage name", "name: canary-50", "name: canary-25", ["rollout:stages[3].name", "listed twice"]),
-    ("build-time flag without its own image", "      onImage: ghcr.io/acme/chat-frontend:1.9.0-adk-stream\n", "",
+    ("build-time flag without its own image", "      onImage: us-central1-docker.pkg.dev/acme-chat-prod/chat/frontend:1.9.0-adk-stream\n", "",
      ["rollout:services.frontend", "build-time flag", "onImage"]),
     ("flag with the same value on both tracks", '{off: "false", on: "true"}\n      # Env', '{off: "true", on: "true"}\n      # Env',
      ["rollout:services.backend.flags.ENABLE_ADK_CANONICAL_STREAM", "both 'true'"]),
@@ -52,6 +52,24 @@ MISTAKES = [
     ("broken YAML", "  rollout:app: chat", "  rollout:app: [chat", ["Pulumi.prod.yaml", "not valid YAML"]),
     ("secret env also in env", "        SESSION_SIGNING_KEY: sessionSigningKey", "        ENVIRONMENT: sessionSigningKey",
      ["rollout:services.backend.secretEnv.ENVIRONMENT", "also set in env"]),
+    # Google Cloud
+    ("replicas on a Cloud Run service", "      platform: cloudrun\n", "      platform: cloudrun\n      replicas: 3\n",
+     ["rollout:services.frontend.replicas", "does not apply to a Cloud Run service", "minInstances"]),
+    ("Cloud Run service with flags and no domain", "        domain: chat.example.com\n", "",
+     ["rollout:services.frontend.cloudRun.domain", "required", "load balancer"]),
+    ("no project for Cloud Run", "  gcp:project: acme-chat-prod\n", "",
+     ["rollout:services.frontend.cloudRun.project", "gcp:project"]),
+    ("a warm instance per track is required", "minInstances: 2 ", "minInstances: 0 ",
+     ["rollout:services.frontend.cloudRun.minInstances", "cold start"]),
+    ("a CPU count Cloud Run does not offer", '        cpu: "1"\n', '        cpu: "3"\n',
+     ["rollout:services.frontend.cloudRun.cpu", "'3'", "1, 2, 4, 6, 8"]),
+    ("Cloud Run without Managed Prometheus", "    target: gmp\n", "",
+     ["rollout:monitoring.target", "must be gmp", "frontend"]),
+    ("backup before an unknown stage", "stages: [canary-5]", "stages: [canary-6]",
+     ["rollout:gates.cloudSqlBackup.stages[0]", "unknown stage 'canary-6'"]),
+    ("a weight the load balancer cannot split", "    - name: canary-5\n      weight: 5",
+     "    - name: canary-5\n      weights: {backend: 5, frontend: 2.55}",
+     ["canary-5", "frontend", "0.1%"]),
 ]
 
 

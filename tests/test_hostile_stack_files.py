@@ -77,7 +77,8 @@ def test_a_file_over_the_size_bound_is_refused_before_parsing(tmp_path):
 
 def test_duplicate_keys_are_refused_as_pulumi_refuses_them(tmp_path):
     path = _write(tmp_path, PROD.replace('  rollout:stage: "off"\n', '  rollout:stage: "off"\n  rollout:stage: full\n'))
-    _refused(path, "'rollout:stage' appears twice", "line 10")
+    line = PROD[:PROD.index('  rollout:stage: "off"')].count("\n") + 2
+    _refused(path, "'rollout:stage' appears twice", f"line {line}")
 
 
 def test_a_duplicate_service_key_is_refused(tmp_path):

@@ -5,7 +5,7 @@ import kubernetes_validate
 import pytest
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.build.resources import build_manifests
+from rollout.build.resources import build_manifests, kubernetes_manifests
 from rollout.spec.stack import load_stack
 
 KUBERNETES_VERSION = "1.31.0"
@@ -16,7 +16,7 @@ def _manifests():
     for stack in SHIPPED_STACKS:
         settings = load_stack(REPO / f"Pulumi.{stack}.yaml")
         for stage in settings.stage_names:
-            for manifest in build_manifests(settings, stage):
+            for manifest in kubernetes_manifests(build_manifests(settings, stage)):  # Google Cloud: test_gcp_*
                 yield pytest.param(manifest, id=f"{stack}-{stage}-{manifest['kind']}-{manifest['metadata']['name']}")
 
 

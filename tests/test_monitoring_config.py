@@ -50,7 +50,8 @@ def _rules(path):
 
 
 def test_no_monitoring_section_means_every_built_in_default(tmp_path):
-    path = _stack(tmp_path, monitoring=None, indicators=None, gates={"ledger": "ledger/prod.jsonl"})
+    # Only the target: prod's frontend runs on Cloud Run, which needs Managed Prometheus.
+    path = _stack(tmp_path, monitoring={"target": "gmp"}, indicators=None, gates={"ledger": "ledger/prod.jsonl"})
     text = path.read_text()
     path.write_text(re.sub(r"\n          (session|sse|csrf|active|first|inter|rate|token|response)\w*: \{\w+: \w+\}", "", text))
     monitoring = load_stack(path).monitoring

@@ -14,7 +14,7 @@ from rollout.build.monitoring import build_monitoring
 from rollout.build.monitoring.routing import equivalent_alertmanager_config, operator_receiver
 from rollout.build.resources import build_manifests
 
-MONITORING_KINDS = ("PodMonitor", "PrometheusRule", "AlertmanagerConfig")
+MONITORING_KINDS = ("PodMonitor", "PrometheusRule", "AlertmanagerConfig", "PodMonitoring", "Rules")
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=stack_id)
@@ -22,14 +22,15 @@ def test_monitoring_manifests_are_identical_at_every_stage(path):
     settings = settings_of(path)
 
     def monitoring(stage):
-        return [m for m in build_manifests(settings, stage) if m["kind"] in MONITORING_KINDS
-                or m["metadata"]["name"].startswith(("dashboard-", f"{settings.app}-alertmanager"))]
+        return [m for m in build_manifests(settings, stage)
+                if m.get("type", "").startswith("gcp:monitoring/") or m.get("kind") in MONITORING_KINDS
+                or m.get("metadata", {}).get("name", "").startswith(("dashboard-", f"{settings.app}-alertmanager"))]
 
     rendered = [monitoring(name) for name in settings.stage_names]
     assert rendered[0] and all(r == rendered[0] for r in rendered[1:]), "a promote must not change any monitoring resource"
 
 
-@pytest.mark.parametrize("path", STACK_FILES, ids=stack_id)
+@pytest.mark.parametrize("path", [p for p in STACK_FILES if settings_of(p).monitoring.target != "gmp"], ids=stack_id)
 def test_each_service_has_a_pod_monitor_selecting_its_pods_and_keeping_track(path):
     settings = settings_of(path)
     monitors = {m["metadata"]["name"]: m for m in build_monitoring(settings) if m["kind"] == "PodMonitor"}

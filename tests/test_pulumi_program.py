@@ -17,10 +17,12 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
+from harness import gcp_provider
 from harness.mock_program import ProgramRun, project_copy, run_program, run_stack_file
 from harness.stacks import REPO_ROOT, SECRET_ANNOTATION, STACK_FILES, rendered, secret_values
 from rollout.build.ordering import layout, scale_order, scale_up_first, topological_order
-from rollout.build.resources import build_manifests, manifest_key
+from rollout.build.cloud import REFERENCE, is_cloud_resource
+from rollout.build.resources import build_manifests, kubernetes_manifests, manifest_key
 from rollout.core.ladder import resolve
 from rollout.output.render import render_documents
 from rollout.spec.stack import load_stack
@@ -54,17 +56,21 @@ def unwrap_secret(value):
 
 
 PROD = REPO_ROOT / "Pulumi.prod.yaml"
+# The chat application with every service on GKE (the shipped prod runs its frontend on Cloud Run):
+# the ordering tests need three services on Kubernetes, flagged and not.
+GKE = REPO_ROOT / "tests" / "apps" / "Pulumi.chat-gke.yaml"
 
 
 def prod_secrets() -> dict[str, str]:
     return secret_values(rendered(load_stack(PROD)))
 
 
-def run_prod(tmp_path: Path, stage: str, deployed: str | None, **options) -> ProgramRun:
-    """`pulumi up` of prod moved to `stage` while the stack runs `deployed` (None: never deployed)."""
+def run_prod(tmp_path: Path, stage: str, deployed: str | None, stack_file: Path = GKE, **options) -> ProgramRun:
+    """`pulumi up` of the chat stack moved to `stage` while it runs `deployed` (None: never deployed)."""
     outputs = {"stage": deployed} if deployed else None
+    settings = load_stack(stack_file)
     return run_stack_file(
-        tmp_path, "prod", PROD.read_text(encoding="utf-8"), prod_secrets(),
+        tmp_path, settings.stack, stack_file.read_text(encoding="utf-8"), secret_values(rendered(settings)),
         overrides={"rollout:stage": stage}, deployed=outputs, **options,
     )
 
@@ -84,6 +90,44 @@ def service_resources(run: ProgramRun, service: str) -> list:
 
 # -- parity: registered == rendered, for every stage of every stack file --------------------
 
+def mock_output(docs: dict[str, dict], name: str, output: str):
+    """What the provider answered for a resource's output, under the mocks."""
+    doc = docs[name]
+    return gcp_provider.outputs(doc["type"], name, doc["inputs"])[1][output]
+
+
+def resolved(value, docs: dict[str, dict]):
+    if isinstance(value, str) and REFERENCE.fullmatch(value):
+        return mock_output(docs, *REFERENCE.fullmatch(value).groups())
+    if isinstance(value, dict):
+        return {k: resolved(v, docs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolved(v, docs) for v in value]
+    return value
+
+
+def assert_cloud_resources_registered(run: ProgramRun, cloud: list[dict], config: dict[str, str]) -> None:
+    """Each Google Cloud document is one registration: its type, name, inputs (references resolved to the
+    provider's outputs, secret inputs secret and equal to their config), and what it waits for."""
+    docs = {d["name"]: d for d in cloud}
+    registered = {r.name: r for r in run.resources.values() if r.type.startswith("gcp:")}
+    assert set(registered) == set(docs)
+    for name, doc in docs.items():
+        entry = registered[name]
+        assert entry.type == doc["type"]
+        inputs = dict(entry.inputs)
+        for path, config_key in (doc.get("secretInputs") or {}).items():
+            top, *rest = path.split(".")
+            value = unwrap_secret(inputs.pop(top))  # the whole top-level input arrives as one secret
+            for part in rest:
+                value = value[part]
+            assert value == config[config_key]
+        assert inputs == resolved(doc["inputs"], docs), f"{name} inputs differ from the rendered document"
+        waits_for = {registered[d].urn for d in doc.get("dependsOn", [])}
+        assert waits_for <= set(entry.dependencies), f"{name} does not wait for {doc.get('dependsOn')}"
+
+
+
 def test_the_shipped_stacks_are_among_the_stack_files():
     assert {p.name for p in STACK_FILES} >= {"Pulumi.prod.yaml", "Pulumi.staging.yaml"}
 
@@ -101,9 +145,10 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
         overrides={"rollout:stage": stage}, deployed={"stage": deployed} if deployed else None,
     )
 
-    registered = {(r.type, r.inputs["metadata"]["name"]): r for r in run.resources.values()}
-    expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in documents}
     assert len(run.resources) == len(documents)
+    assert_cloud_resources_registered(run, [d for d in documents if is_cloud_resource(d)], secrets)
+    registered = {(r.type, r.inputs["metadata"]["name"]): r for r in run.resources.values() if not r.type.startswith("gcp:")}
+    expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in kubernetes_manifests(documents)}
     assert set(registered) == set(expected)
     for key, doc in expected.items():
         inputs = dict(registered[key].inputs)
@@ -114,7 +159,8 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
             assert string_data == {env: secrets[ref] for env, ref in wanted.items()}
             assert "stringData" in registered[key].additional_secret_outputs
         assert inputs == doc, f"{key} inputs differ from the rendered document"
-    assert set(run.components) == {s for s in settings.services}, "one component per service, nothing else"
+    assert set(run.components) == {s.name for s in settings.services.values() if not s.on_cloud_run}, \
+        "one component per Kubernetes service, nothing else"
 
 
 def test_secret_values_never_reach_rendered_documents():
@@ -185,7 +231,7 @@ def test_resources_ask_for_the_provider_pulumi_kubernetes_own_classes_ask_for(tm
 
 def test_each_service_is_one_component_and_services_roll_in_declared_order(tmp_path):
     run = run_prod(tmp_path, "canary-25", "canary-5")
-    order = list(load_stack(PROD).services)
+    order = list(load_stack(GKE).services)
     assert order == ["agent", "backend", "frontend"]
     assert list(run.components) == order, "components are registered in roll order"
     stack_urn = run.reads["rollout-deployed"].parent
@@ -208,7 +254,7 @@ def test_each_service_is_one_component_and_services_roll_in_declared_order(tmp_p
 def test_a_later_service_is_sent_to_the_engine_only_once_the_earlier_one_is_applied(tmp_path):
     """Deployments take a while to roll out; nothing of the next service may start before."""
     run = run_prod(tmp_path, "canary-25", "canary-5", delay=lambda typ, name: 0.03 if typ == DEPLOYMENT else 0)
-    order = list(load_stack(PROD).services)
+    order = list(load_stack(GKE).services)
     for earlier, later in zip(order, order[1:]):
         applied = max(r.finished for r in service_resources(run, earlier))
         assert min(r.started for r in service_resources(run, later)) > applied
@@ -262,8 +308,8 @@ def test_ordering_edges_grow_linearly_with_services(tmp_path):
 
 
 def test_a_resource_reading_a_later_services_config_is_refused():
-    settings = load_stack(PROD)
-    manifests = build_manifests(settings)
+    settings = load_stack(GKE)
+    manifests = kubernetes_manifests(build_manifests(settings))
     agent = next(m for m in manifests if m["kind"] == "Deployment" and m["metadata"]["name"] == "agent")
     agent["spec"]["template"]["spec"]["containers"][0]["envFrom"].append({"secretRef": {"name": "backend-secrets"}})
     with pytest.raises(ValueError, match="Deployment/chat-prod/agent reads Secret/chat-prod/backend-secrets, which is registered later"):
@@ -274,9 +320,10 @@ def test_a_resource_reading_a_later_services_config_is_refused():
 
 def test_every_moved_resource_keeps_its_old_urn_through_an_alias(tmp_path):
     """The old layout registered every manifest at the stack; register it that way to get its URNs."""
-    settings = load_stack(PROD)
-    manifests = build_manifests(settings, "canary-25")
-    old = {r.name: r.urn for r in run_program(_old_layout_program(tmp_path, manifests), "prod", secrets=prod_secrets()).resources.values()}
+    settings = load_stack(GKE)
+    manifests = kubernetes_manifests(build_manifests(settings, "canary-25"))
+    old = {r.name: r.urn for r in run_program(_old_layout_program(tmp_path, manifests), settings.stack,
+                                               secrets=secret_values(rendered(settings))).resources.values()}
     new = run_prod(tmp_path / "new", "canary-25", "canary-5").resources
 
     assert set(new) == set(old), "the same logical names"
@@ -329,7 +376,7 @@ def test_the_stack_reads_what_it_deployed_from_its_own_outputs(tmp_path):
     run = run_prod(tmp_path, "canary-25", "canary-5")
     reference = run.reads["rollout-deployed"]
     assert reference.type == "pulumi:pulumi:StackReference"
-    assert reference.inputs["id"] == "organization/rollout/prod", "the stack itself, fully qualified"
+    assert reference.inputs["id"] == "organization/rollout/chat-gke", "the stack itself, fully qualified"
     assert run.outputs["previousStage"] == "canary-5", "the stage this update moved from"
 
 
@@ -368,7 +415,7 @@ def test_preview_orders_the_same_way(tmp_path):
 @pytest.mark.parametrize("stack_file,stage", stack_cases(), ids=lambda v: getattr(v, "name", v))
 def test_dependencies_have_no_cycle_from_any_deployed_stage(stack_file, stage):
     settings = load_stack(stack_file)
-    manifests = build_manifests(settings, stage)
+    manifests = kubernetes_manifests(build_manifests(settings, stage))
     plan = layout(settings, manifests)
     for deployed in [None, *settings.stage_names]:
         deps = {key: set(waits) for key, waits in plan.waits_for.items()}
@@ -385,7 +432,7 @@ def test_topological_order_reports_a_cycle():
 
 
 def test_scale_order_follows_the_direction_of_the_move():
-    settings = load_stack(PROD)
+    settings = load_stack(GKE)
     assert scale_order(settings, "canary-5", "canary-25") == {"backend": ("on", "off"), "frontend": ("on", "off")}
     assert scale_order(settings, "canary-25", "canary-5") == {"backend": ("off", "on"), "frontend": ("off", "on")}
     assert scale_order(settings, "canary-25", "canary-25") == {}
@@ -463,3 +510,59 @@ def test_cli_modules_do_not_import_pulumi(module):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"{module} loads {result.stdout.strip()}"
+
+
+# -- Google Cloud -------------------------------------------------------------------------------
+
+def test_pulumi_gcp_deprecation_warnings_are_silenced_where_its_modules_load_and_only_there():
+    """pulumi-gcp 10.2 warns when compute and monitoring first load; the program loads them in a filter."""
+    raw = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c",
+                          "import pulumi_gcp.compute as compute; compute.URLMap"], capture_output=True, text=True)
+    assert raw.returncode != 0 and "DeprecationWarning" in raw.stderr, "the warning this filter exists for is gone"
+    ours = subprocess.run([sys.executable, "-W", "error", "-c",
+                           "from rollout.pulumi.gcp import CLASSES, resource_class\n"
+                           "print(sorted({resource_class(t).__module__.split('.')[1] for t in CLASSES}))"],
+                          capture_output=True, text=True)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.strip() == "['cloudrunv2', 'compute', 'monitoring', 'secretmanager']"
+
+
+def test_the_program_loads_pulumi_gcp_only_for_stacks_with_google_cloud_resources():
+    code = ("import sys, rollout.pulumi.program\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pulumi_gcp')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_program_exports_where_each_cloud_run_service_answers(tmp_path):
+    """The load balancer's address (to point DNS at) and each track's own URL, as the provider reports them."""
+    docs = {d["name"]: d for d in build_manifests(load_stack(REPO_ROOT / "Pulumi.prod.yaml")) if is_cloud_resource(d)}
+    run = run_prod(tmp_path, "canary-5", "off", PROD)
+    assert run.outputs["cloudRun"] == {"frontend": {
+        "domain": "chat.example.com",
+        "address": mock_output(docs, "chat-prod-frontend-ip", "address"),
+        "tracks": {t: mock_output(docs, f"chat-prod-frontend-{t}", "uri") for t in ("off", "on")},
+    }}
+    assert run.outputs["cloudRun"]["frontend"]["tracks"]["on"].startswith("https://chat-prod-frontend-on-")
+
+
+def test_a_missing_secret_for_google_cloud_is_named_with_the_kubernetes_ones(tmp_path):
+    text = (REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml").read_text()
+    settings = load_stack(REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml")
+    config = secret_values(build_manifests(settings))
+    assert set(config) == {"rollout:paymentApiKey", "rollout:shopPagerdutyKey", "rollout:shopSlackToken"}
+    del config["rollout:shopSlackToken"], config["rollout:paymentApiKey"]
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack_file(tmp_path, "runshop", text, config)
+    assert "missing secret config rollout:paymentApiKey, rollout:shopSlackToken" in str(raised.value)
+
+
+def test_secret_values_reach_the_engine_only_as_secrets(tmp_path):
+    settings = load_stack(REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml")
+    config = secret_values(build_manifests(settings))
+    run = run_stack_file(tmp_path, "runshop", (REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml").read_text(), config)
+    for resource in run.resources.values():
+        plain = {k: v for k, v in resource.inputs.items() if not rpc.is_rpc_secret(v)}
+        assert not any(value in repr(plain) for value in config.values()), resource.name
+    version = run.resources["runshop-checkout-paymentApiKey-value"]
+    assert unwrap_secret(version.inputs["secretData"]) == config["rollout:paymentApiKey"]

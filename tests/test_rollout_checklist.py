@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SHIPPED_STACKS
-from rollout.build.resources import build_manifests
+from rollout.build.resources import build_manifests, kubernetes_manifests
 from rollout.output.plan import build_plan
 from rollout.output.render import render_documents
 from rollout.spec.stack import load_stack, parse_stack
@@ -63,8 +63,9 @@ def test_rolling_back_to_a_stage_renders_the_same_bytes_as_the_first_time(projec
 
 def test_the_same_flag_content_gives_the_same_config_map_name_and_a_flag_change_rolls_the_pods():
     settings = shipped("prod")
-    names = {m["metadata"]["name"] for m in build_manifests(settings) if m["kind"] == "ConfigMap"}
-    assert names == {m["metadata"]["name"] for m in build_manifests(shipped("prod")) if m["kind"] == "ConfigMap"}
+    names = {m["metadata"]["name"] for m in kubernetes_manifests(build_manifests(settings)) if m["kind"] == "ConfigMap"}
+    assert names == {m["metadata"]["name"] for m in kubernetes_manifests(build_manifests(shipped("prod")))
+                     if m["kind"] == "ConfigMap"}
     import copy
     from ruamel.yaml import YAML
 
@@ -101,7 +102,8 @@ def test_the_percentage_strategy_restarts_pods_on_every_stage_and_the_plan_says_
     plan = build_plan(settings, "canary-25", "canary-5")
     assert plan.pods_restarted == 20
     assert "percentage strategy" in plan_text(plan)
-    env = next(m for m in build_manifests(settings, "canary-25") if m["kind"] == "ConfigMap" and "backend" in m["metadata"]["name"])
+    env = next(m for m in kubernetes_manifests(build_manifests(settings, "canary-25"))
+               if m["kind"] == "ConfigMap" and "backend" in m["metadata"]["name"])
     assert env["data"]["ROLLOUT_PERCENTAGE"] == "25"
     assert env["data"]["ENABLE_ADK_CANONICAL_STREAM"] == "true"
 
@@ -109,8 +111,11 @@ def test_the_percentage_strategy_restarts_pods_on_every_stage_and_the_plan_says_
 def test_the_build_time_flag_service_runs_its_own_image_on_the_on_track():
     manifests = build_manifests(shipped("prod"), "canary-5")
     images = {m["metadata"]["name"]: m["spec"]["template"]["spec"]["containers"][0]["image"]
-              for m in manifests if m["kind"] == "Deployment"}
-    assert images["frontend-on"].endswith("-adk-stream") and not images["frontend-off"].endswith("-adk-stream")
+              for m in kubernetes_manifests(manifests) if m["kind"] == "Deployment"}
+    images.update({m["name"]: m["inputs"]["template"]["containers"][0]["image"]  # the frontend runs on Cloud Run
+                   for m in manifests if m.get("type") == "gcp:cloudrunv2/service:Service"})
+    assert images["chat-prod-frontend-on"].endswith("-adk-stream")
+    assert not images["chat-prod-frontend-off"].endswith("-adk-stream")
     assert images["backend-on"] == images["backend-off"]
 
 
@@ -118,7 +123,7 @@ def test_the_build_time_flag_service_runs_its_own_image_on_the_on_track():
 def test_secrets_never_reach_config_maps_or_rendered_files(stack):
     settings = shipped(stack)
     for stage in settings.stage_names:
-        manifests = build_manifests(settings, stage)
+        manifests = kubernetes_manifests(build_manifests(settings, stage))
         for m in manifests:
             if m["kind"] == "Secret":
                 assert "data" not in m and "stringData" not in m

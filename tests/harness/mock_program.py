@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 
+from harness import gcp_provider
 from harness.pulumi_config import config_from_stack_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,8 +62,9 @@ class ProgramRun:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    """Acts like the providers: echoes inputs, fills metadata.name when absent, makes an id;
-    a StackReference returns the outputs of the stack's last update."""
+    """Acts like the providers: echoes inputs and makes an id; Kubernetes fills metadata.name when absent,
+    Google Cloud adds the outputs its API assigns (harness.gcp_provider); a StackReference returns the
+    outputs of the stack's last update."""
 
     def __init__(self, deployed: dict[str, Any] | None):
         self.deployed = deployed or {}
@@ -74,6 +76,8 @@ class _Mocks(pulumi.runtime.Mocks):
             return args.resource_id, {"name": args.resource_id, "outputs": dict(self.deployed), "secretOutputNames": []}
         if not args.custom:
             return "", {}  # a component: no provider, no state
+        if args.typ.startswith("gcp:"):
+            return gcp_provider.outputs(args.typ, args.name, dict(args.inputs))
         state = dict(args.inputs)
         metadata = dict(state.get("metadata") or {})
         metadata.setdefault("name", args.name.rsplit("/", 1)[-1] + "-generated")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from rollout.build.cloud import is_cloud_resource
 from rollout.build.resources import build_manifests
 from rollout.output.render import render_documents
 from rollout.spec.model import StackSettings
@@ -21,9 +22,13 @@ def rendered(settings: StackSettings, stage: str | None = None) -> list[dict]:
 
 
 def secret_values(documents: list[dict]) -> dict[str, str]:
-    """A distinct value for every `namespace:key` a rendered Secret asks for."""
+    """A distinct value for every `namespace:key` a rendered Secret (or Google Cloud resource) asks for."""
     values = {}
     for doc in documents:
+        if is_cloud_resource(doc):
+            for config_key in (doc.get("secretInputs") or {}).values():
+                values[config_key] = f"value-of-{config_key}"
+            continue
         spec = ((doc["metadata"].get("annotations") or {}).get(SECRET_ANNOTATION)) or ""
         for entry in filter(None, spec.split(",")):
             config_key = entry.split("=", 1)[1]

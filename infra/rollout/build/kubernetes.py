@@ -40,7 +40,7 @@ def pod_labels(settings: StackSettings, service: str, track: str) -> dict[str, s
 
 def build(settings: StackSettings, state: StageState) -> list[Manifest]:
     out: list[Manifest] = [namespace(settings)]
-    for service in settings.services.values():
+    for service in settings.kubernetes_services:
         out.extend(service_manifests(settings, service, state))
     return out
 

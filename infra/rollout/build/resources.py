@@ -1,14 +1,16 @@
-"""Everything a stack deploys at a stage, as plain Kubernetes manifests (dicts)."""
+"""Everything a stack deploys at a stage: Kubernetes manifests and Google Cloud resources (dicts)."""
 from __future__ import annotations
 
 from typing import Any
 
-from rollout.build import kubernetes
+from rollout.build import cloudrun, kubernetes
+from rollout.build.cloud import is_cloud_resource
 from rollout.build.monitoring import build_monitoring
+from rollout.build.monitoring.cloudmonitoring import cloud_monitoring
 from rollout.core.ladder import StageState, resolve
 from rollout.spec.model import StackSettings
 
-Manifest = dict[str, Any]
+Manifest = dict[str, Any]  # a Kubernetes manifest, or a Google Cloud resource (rollout.build.cloud)
 
 
 def build_manifests(settings: StackSettings, stage: str | None = None) -> list[Manifest]:
@@ -17,10 +19,18 @@ def build_manifests(settings: StackSettings, stage: str | None = None) -> list[M
 
 
 def manifest_key(manifest: Manifest) -> tuple[str, str, str]:
+    """(kind, namespace, name); a Google Cloud resource's kind is its Pulumi type token."""
+    if is_cloud_resource(manifest):
+        return (manifest["type"], "", manifest["name"])
     meta = manifest["metadata"]
     return (manifest["kind"], meta.get("namespace", ""), meta["name"])
 
 
+def kubernetes_manifests(manifests: list[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if not is_cloud_resource(m)]
+
+
 def manifests_with_state(settings: StackSettings, stage: str | None = None) -> tuple[StageState, list[Manifest]]:
     state = resolve(settings, stage)
-    return state, kubernetes.build(settings, state) + build_monitoring(settings)
+    cluster = kubernetes.build(settings, state) + build_monitoring(settings) if settings.kubernetes_services else []
+    return state, cluster + cloudrun.build(settings, state) + cloud_monitoring(settings)

@@ -20,7 +20,7 @@ from rollout.build.resources import build_manifests
 from rollout.output.plan import build_plan, plan_json, plan_text
 from rollout.cli.project import open_stack, project_dir_option
 from rollout.output.render import render_documents, write_documents
-from rollout.core.ladder import next_stage, previous_stage, resolve
+from rollout.core.ladder import LB_WEIGHT_TOTAL, next_stage, previous_stage, resolve
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors go through the same one-line, exit-2 path as the rest."""
@@ -48,6 +48,7 @@ def status_data(stack: str, project_dir: Path | None) -> dict:
         "strategy": settings.strategy,
         "killSwitch": settings.kill_switch,
         "replicas": {name: dict(split.replicas) for name, split in state.splits.items()},
+        "traffic": {name: dict(split.traffic) for name, split in state.splits.items() if split.traffic},
     }
 
 
@@ -68,6 +69,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for service, replicas in data["replicas"].items():
         weight = data["weights"].get(service)
         shown = " ".join(f"{t}={n}" for t, n in replicas.items())
+        if service in data["traffic"]:  # Cloud Run: the load balancer's weights, exact
+            shown = " ".join(f"{t}={n * 100 / LB_WEIGHT_TOTAL:g}%" for t, n in data["traffic"][service].items()) + " (Cloud Run)"
         if percentage:
             print(f"          {service:<12} {('-' if weight is None else str(weight['requested']) + '%'):>12}  {shown}")
         elif weight is None:
@@ -146,8 +149,9 @@ def _change_stage(args: argparse.Namespace, action: str) -> int:
     evidence = None
     if args.dry_run or getattr(args, "gate", None):
         # Judged on this read; the move itself re-reads under the lock and refuses a file that moved since.
+        # Without --gate nothing is decided before the lock: a stale read must never refuse a kill switch.
         transition = transitions.prepare(settings, action, choose(settings))
-        evidence = gates_cli.guard_stage_change(args, path, settings, transition)  # gates: --gate must be GREEN
+        evidence = gates_cli.guard_stage_change(args, path, settings, transition)  # --gate must be GREEN
         if args.dry_run:
             sys.stdout.write(plan_text(build_plan(settings, transition.to_stage)))
             print(f"(dry run: {path.name} not changed)")
@@ -161,6 +165,7 @@ def _change_stage(args: argparse.Namespace, action: str) -> int:
     for service, weight in plan.target.weights().items():
         print(f"  {service}: {weight['requested']}% requested, {weight['effective']}% effective")
     print(f"  {len(plan.changes)} resource changes, {plan.pods_restarted} pods restarted")
+    gates_cli.note_unchecked_backup(args, transition)
     print(f"next: commit {path.name}, open a pull request with `rollout plan {settings.stack} "
           f"--from {transition.from_stage} --to {transition.to_stage}`, then `pulumi up --stack {settings.stack}`")
     if os.environ.get("ROLLOUT_SLACK_WEBHOOK_URL"):  # after the move landed: a failing post never undoes it

@@ -1,7 +1,7 @@
 """The ladder: resolve a stage to per-service track replicas and the weight they express."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Mapping
@@ -10,21 +10,29 @@ from rollout.errors import UsageError
 from rollout.spec.model import RollbackOrder, Service, StackSettings
 
 OFF, ON, STABLE = "off", "on", "stable"
+LB_WEIGHT_TOTAL = 1000  # a URL map's weights are whole numbers from 0 to 1000: Cloud Run splits in 0.1% steps
 
 
 @dataclass(frozen=True)
 class Split:
-    """How one service's replicas are divided between its tracks at a stage."""
+    """How one service's traffic is divided between its tracks at a stage: by replicas on Kubernetes,
+    by load balancer weights on Cloud Run."""
 
     service: str
     requested: float  # percentage asked for on the `on` track (or passed to the app)
-    effective: float  # percentage the replicas actually express
-    replicas: Mapping[str, int]  # track -> replicas
+    effective: float  # percentage the replicas (or weights) actually express
+    replicas: Mapping[str, int]  # track -> replicas (Kubernetes); empty on Cloud Run
     flagged: bool  # a service without flags has no weight to report
+    traffic: Mapping[str, int] = field(default_factory=dict)  # track -> weight out of LB_WEIGHT_TOTAL (Cloud Run)
 
     @property
     def tracks(self) -> tuple[str, ...]:
-        return tuple(self.replicas)
+        return tuple(self.replicas or self.traffic)
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """The tracks that serve traffic at this stage."""
+        return tuple(t for t, n in (self.replicas or self.traffic).items() if n > 0)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ def check_ladder(settings: StackSettings) -> None:
 
 
 def _split(settings: StackSettings, service: Service, stage: str, weight: float) -> Split:
+    if service.on_cloud_run:
+        return _traffic_split(settings, service, stage, weight)
     tracks = tracks_of(settings, service)
     total = service.replicas
     if tracks == (STABLE,):
@@ -134,6 +144,22 @@ def _advice(settings: StackSettings, service: Service) -> str:
         return (f"no replica count from {total} to {total + REPLICA_SEARCH} expresses every stage's weight "
                 f"({', '.join(f'{_clean(w)}%' for w in weights)}): change the weights in rollout:stages")
     return " or ".join(fixes)
+
+
+def _traffic_split(settings: StackSettings, service: Service, stage: str, weight: float) -> Split:
+    """Cloud Run: the weights are the URL map's, exact to 0.1%; nothing is rounded."""
+    if tracks_of(settings, service) == (STABLE,):
+        return Split(service.name, 0.0, 0.0, MappingProxyType({}), False, MappingProxyType({STABLE: LB_WEIGHT_TOTAL}))
+    on = Decimal(str(weight)) * LB_WEIGHT_TOTAL / 100
+    if on != on.to_integral_value():
+        raise UsageError(
+            f"{settings.file}: rollout:stages: stage {stage!r} asks for {_clean(weight)}% of {service.name}, which runs "
+            f"on Cloud Run behind a load balancer that splits traffic in steps of {100 / LB_WEIGHT_TOTAL:g}%; "
+            f"use e.g. {_clean(float(on.to_integral_value(ROUND_HALF_UP)) * 100 / LB_WEIGHT_TOTAL)}%")
+    traffic = {OFF: LB_WEIGHT_TOTAL - int(on), ON: int(on)}
+    return Split(service.name, weight, weight, MappingProxyType({}), True, MappingProxyType(traffic))
+
+
 
 
 def _clean(value: float) -> float | int:

@@ -57,7 +57,7 @@ class ServiceTracks:
 def service_tracks(settings: StackSettings, state: StageState) -> dict[str, ServiceTracks]:
     out = {}
     for name, split in state.splits.items():
-        active = tuple(t for t, n in split.replicas.items() if n > 0)
+        active = split.active
         if split.tracks == (OFF, ON):
             canary = ON if ON in active else None
             baseline = OFF if canary and OFF in active else None

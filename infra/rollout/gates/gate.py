@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from rollout.core.ladder import resolve
@@ -118,6 +118,12 @@ def run_gate(settings: StackSettings, config: GateSettings, client: Prometheus, 
     return GateResult(settings.stack, settings.stage, worst([r.verdict for r in rows]), tuple(rows), at, client.url)
 
 
+def with_row(result: GateResult, row: Row) -> GateResult:
+    """The verdict with one more check (the backup a promote needs), judged with the rest."""
+    rows = (*result.rows, row)
+    return replace(result, rows=rows, verdict=worst([r.verdict for r in rows]))
+
+
 def run_triggers(settings: StackSettings, config: GateSettings, client: Prometheus, at: float | None = None,
                  deadline: Deadline | None = None) -> list[Row]:
     """Rollback triggers that hold right now on a canary track."""
@@ -142,4 +148,4 @@ def run_triggers(settings: StackSettings, config: GateSettings, client: Promethe
     return fired_triggers(config, tracks, readings, points_needed)
 
 
-__all__ = ["GateResult", "run_gate", "soak_clock", "run_triggers", "gate_queries", "trigger_queries", "NO_DATA"]
+__all__ = ["GateResult", "run_gate", "soak_clock", "run_triggers", "gate_queries", "trigger_queries", "with_row", "NO_DATA"]

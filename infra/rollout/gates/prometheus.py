@@ -12,10 +12,10 @@ import math
 import re
 import urllib.parse
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from rollout.errors import RolloutError, UsageError
-from rollout.net.http import Deadline, TimeUp, TooLarge, post
+from rollout.net.http import Deadline, TimeUp, TooLarge, send
 
 NO_DATA_EXIT = 5
 MAX_ANSWER_BYTES = 10 * 1024 * 1024  # a gate's answers are a few KB: 10 MB is a wrong or hostile server
@@ -42,12 +42,17 @@ def check_url(url: str) -> str:
 
 
 class Prometheus:
-    """`timeout` is the total time a set of queries may take: a gate, or one round of a watch."""
+    """`timeout` is the total time a set of queries may take: a gate, or one round of a watch.
+    Queries go as a form POST (long expressions fit), or as GET (Managed Prometheus's API documents GET);
+    `headers` gives what each query sends besides, e.g. a bearer token that stays fresh during a long watch."""
 
-    def __init__(self, url: str, timeout: float = 10.0, parallel: int = 8):
+    def __init__(self, url: str, timeout: float = 10.0, parallel: int = 8,
+                 headers: Callable[[], Mapping[str, str]] | None = None, method: str = "POST"):
         self.url = check_url(url)
         self.timeout = timeout
         self.parallel = parallel
+        self.headers = headers or dict
+        self.method = method
 
     def deadline(self) -> Deadline:
         """One budget of `timeout` seconds, to share between the queries of a gate or a watch round."""
@@ -61,10 +66,15 @@ class Prometheus:
         params = {"query": expr}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        encoded = urllib.parse.urlencode(params)
+        headers = {"Accept": "application/json", **self.headers()}
+        if self.method == "GET":
+            url, body = f"{self.url}/api/v1/query?{encoded}", None
+        else:
+            url, body = f"{self.url}/api/v1/query", encoded.encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            status, payload = post(f"{self.url}/api/v1/query", urllib.parse.urlencode(params).encode(), headers,
-                                   deadline, MAX_ANSWER_BYTES)
+            status, payload = send(url, body, headers, deadline, MAX_ANSWER_BYTES)
         except TimeUp:
             raise self._too_slow() from None
         except TooLarge:
@@ -81,6 +91,9 @@ class Prometheus:
             raise self._malformed(f"it does not speak HTTP ({_http_problem(exc)})") from None
         if status != 200:
             error = _prometheus_error(payload)
+            if status in (401, 403):
+                raise PrometheusUnavailable(f"Prometheus at {self.url} refused the credentials (HTTP {status}): "
+                                            f"{error if error is not None else _preview(payload)}")
             if status in (400, 422) and error is not None:
                 raise PrometheusQueryError(f"Prometheus at {self.url} refused the query {expr!r}: {error}")
             raise PrometheusUnavailable(f"Prometheus at {self.url} answered HTTP {status}: "

@@ -12,6 +12,8 @@ def _values(row: Row) -> str:
     if row.check == "soak":
         value = row.values.get("")
         return "-" if value is None else format_duration(round(value))
+    if row.check == "cloudSqlBackup":
+        return "  ".join(f"{i} {'-' if v is None else format_duration(round(v)) + ' ago'}" for i, v in row.values.items())
     if row.check == "requests":
         return "  ".join(f"{t} {'-' if v is None else f'{v:.0f}'}" for t, v in row.values.items())
     return "  ".join(f"{t} {format_value(v, row.unit)}" for t, v in row.values.items())

@@ -140,7 +140,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_GuardedHTTPSConnection, req, context=self._context, deadline=self._deadline)
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str], deadline: Deadline, limit: int) -> tuple[int, bytes]:
+def send(url: str, body: bytes | None, headers: Mapping[str, str], deadline: Deadline, limit: int) -> tuple[int, bytes]:
     """HTTP status and whole answer, error statuses included (proxies and redirects as urllib does).
 
     Raises TimeUp, TooLarge, OSError (cannot connect) or http.client.HTTPException (not HTTP).

@@ -101,14 +101,14 @@ def post(payload: dict[str, Any], url: str | None = None, err: TextIO | None = N
     if not url:
         return False
     err = err or sys.stderr
-    from rollout.net.http import Deadline, TimeUp, TooLarge, post as http_post  # only when sending
+    from rollout.net.http import Deadline, TimeUp, TooLarge, send  # only when sending
 
     if not url.startswith(("https://", "http://")):
         print(f"rollout: warning: {WEBHOOK_ENV} is not an http(s) URL; no Slack notification sent", file=err)
         return False
     try:
         with Deadline(TIMEOUT) as deadline:
-            status, _ = http_post(url, json.dumps(payload).encode(), {"Content-Type": "application/json"},
+            status, _ = send(url, json.dumps(payload).encode(), {"Content-Type": "application/json"},
                                   deadline, ANSWER_LIMIT)
     except TimeUp:
         problem = f"no answer within {TIMEOUT:g}s"

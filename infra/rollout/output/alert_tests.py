@@ -149,7 +149,7 @@ def service_scenario(settings: StackSettings, service: Service, alert: Alert, br
     elif alert.kind is AlertKind.EXPR:
         role_load(series, service, alert.test.breaching if breach else alert.test.healthy)  # type: ignore[union-attr,arg-type]
     elif alert.kind is AlertKind.SERVICE_DOWN:
-        for other in settings.services.values():  # every other service up, so only this one can be down
+        for other in settings.kubernetes_services:  # every other service up, so only this one can be down
             if other.metrics is not None:
                 target = series if other.name == service.name else _series_for(settings, other, horizon)
                 target.gauge("up", 0 if breach and other is service else 1)
@@ -187,7 +187,7 @@ def slo_scenario(settings: StackSettings, slo: Slo, alert: Alert, burn: float, h
 def scenarios(settings: StackSettings) -> list[Scenario]:
     """A breaching and a healthy scenario for every alert rule of every service group."""
     out = []
-    for service in settings.services.values():
+    for service in settings.kubernetes_services:
         for alert in settings.monitoring.alerts.values():
             if applies(alert, settings, service):
                 out += [service_scenario(settings, service, alert, True), service_scenario(settings, service, alert, False)]

@@ -5,11 +5,12 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollout.build.cloudrun import revisions_created
 from rollout.build.resources import Manifest, manifest_key, manifests_with_state
 from rollout.build.ordering import scale_order
 from rollout.output.render import to_yaml
 from rollout.spec.model import StackSettings, Strategy
-from rollout.core.ladder import StageState, roll_order
+from rollout.core.ladder import LB_WEIGHT_TOTAL, StageState, roll_order
 
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 _SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "+-", DELETE: "-"}
@@ -35,6 +36,8 @@ class Plan:
     pods_restarted: int
     scale_order: dict[str, tuple[str, str]]  # service -> (growing track, shrinking track)
     roll_order: tuple[str, ...]  # services in the order `pulumi up` applies them
+    revisions_created: int = 0  # Cloud Run revisions the move creates (a template change, or a new service)
+    cloud_run: tuple[str, ...] = ()  # services on Cloud Run
 
     @property
     def from_stage(self) -> str:
@@ -74,6 +77,10 @@ def diff_manifests(before: list[Manifest], after: list[Manifest]) -> list[Change
     return changes
 
 
+def created_revisions(changes: list[Change]) -> int:
+    return sum(revisions_created(c.before, c.after) for c in changes if c.after is not None)
+
+
 def restarted_pods(changes: list[Change]) -> int:
     """Replicas of Deployments whose pod template changes: each of those pods is replaced."""
     total = 0
@@ -102,7 +109,8 @@ def build_plan_between(before: StackSettings | None, from_stage: str, after: Sta
     ordered = scale_order(after, from_stage, to_stage) if from_stage in after.stage_names else {}
     return Plan(
         stack=after.stack, file=after.file, strategy=after.strategy, source=source, target=target,
-        changes=tuple(changes), pods_restarted=restarted_pods(changes),
+        changes=tuple(changes), pods_restarted=restarted_pods(changes), revisions_created=created_revisions(changes),
+        cloud_run=tuple(s.name for s in after.cloud_run_services),
         # Only services on both sides have replicas to move (a pull request may add or remove one).
         scale_order={s: o for s, o in ordered.items() if s in source.splits and s in target.splits},
         roll_order=tuple(roll_order(after, from_stage, to_stage) if from_stage in after.stage_names else after.services),
@@ -116,7 +124,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "to": plan.to_stage,
         "changes": [{"kind": c.kind, "name": c.name, "action": c.action} for c in plan.changes],
         "pods_restarted": plan.pods_restarted,
+        "revisions_created": plan.revisions_created,
         "weights": plan.target.weights(),
+        "traffic": {s: dict(plan.target.splits[s].traffic) for s in plan.cloud_run if s in plan.target.splits},
         "order": list(plan.roll_order),
     }
 
@@ -133,6 +143,20 @@ def scale_steps(plan: Plan) -> list[str]:
             f"scale up {service}-{growing} {before[growing]} -> {after[growing]}, "
             f"then scale down {service}-{shrinking} {before[shrinking]} -> {after[shrinking]}"
         )
+    return lines
+
+
+def traffic_steps(plan: Plan) -> list[str]:
+    """Cloud Run services: the load balancer's weights before and after (of 1000 per service)."""
+    lines = []
+    for service in plan.cloud_run:
+        before = plan.source.splits[service].traffic if service in plan.source.splits else {}
+        after = plan.target.splits[service].traffic if service in plan.target.splits else {}
+        if len(after) < 2:
+            continue  # one track: no load balancer, nothing to split
+        moves = ", ".join(f"{t} {before.get(t, 0)} -> {n}" for t, n in after.items())
+        verb = "changes" if dict(before) != dict(after) else "keeps"
+        lines.append(f"{service} (Cloud Run): the URL map {verb} its weights, of {LB_WEIGHT_TOTAL}: {moves}")
     return lines
 
 
@@ -155,17 +179,25 @@ def plan_summary(plan: Plan) -> list[str]:
             out.append(f"| {service} | {before}% | {after['requested']}% |")
         out.append("")
     elif weights_after:
-        out += ["| service | on-track weight now | after | after, as replicas express it |", "|---|---|---|---|"]
+        out += ["| service | on-track weight now | after | after, as replicas (or weights) express it |",
+                "|---|---|---|---|"]
         for service, after in weights_after.items():
             before = weights_before.get(service, {}).get("requested", 0)
             out.append(f"| {service} | {before}% | {after['requested']}% | {after['effective']}% |")
         out.append("")
+    on_kubernetes = set(plan.target.splits) - set(plan.cloud_run)
     if plan.pods_restarted:
         reason = " (the percentage strategy passes the weight to the app, so every stage restarts pods)" \
             if plan.strategy == "percentage" else ""
         out.append(f"**Pods restarted: {plan.pods_restarted}**{reason}")
-    else:
+    elif on_kubernetes:
         out.append("Pods restarted: 0 (replica counts change only)")
+    if plan.cloud_run:
+        if plan.revisions_created:
+            out.append(f"**Cloud Run: {plan.revisions_created} revisions created** (a new service, or a template change)")
+        else:
+            out.append("Cloud Run: 0 revisions created (the load balancer's weights change only)")
+        out += [f"- {line}" for line in traffic_steps(plan)]
     out += ["", f"Order during `pulumi up`: {' -> '.join(plan.roll_order)}, each service once the one before is ready"]
     out += [f"- {s}" for s in scale_steps(plan)]
     out.append("")

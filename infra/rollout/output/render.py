@@ -7,6 +7,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from rollout.build.cloud import is_cloud_resource
+
 try:  # the C dumper is several times faster; the output is the same
     from yaml import CSafeDumper as _FastDumper
 except ImportError:  # pragma: no cover
@@ -25,6 +27,9 @@ def to_yaml(manifest: dict[str, Any]) -> str:
 
 
 def file_name(manifest: dict[str, Any]) -> str:
+    if is_cloud_resource(manifest):  # gcp:compute/uRLMap:URLMap -> gcp-compute-urlmap--<name>
+        provider, module = re.split(r"[:/]", manifest["type"])[:2]
+        return f"{provider}-{module}-{manifest['type'].rsplit(':', 1)[1].lower()}--{manifest['name']}.yaml"
     kind = re.sub(r"(?<!^)(?=[A-Z])", "-", manifest["kind"]).lower()
     return f"{kind}--{manifest['metadata']['name']}.yaml"
 

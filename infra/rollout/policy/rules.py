@@ -15,6 +15,7 @@ from rollout.spec.credentials import credential_problem
 Manifest = dict[str, Any]
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 CANARY_ALERTS = ("CanaryErrorRatioWorse", "CanaryLatencyWorse")
+RULE_KINDS = ("PrometheusRule", "Rules")  # prometheus-operator's, Managed Prometheus's
 SECCOMP_ALLOWED = ("RuntimeDefault", "Localhost")
 
 
@@ -127,10 +128,11 @@ def _selects(budget: Manifest, labels: dict[str, str]) -> bool:
 
 
 def canary_alerts(manifests: Iterable[Manifest]) -> list[str]:
-    """Every service with a canary track (its flags' `on` track) ships both canary alerts in a PrometheusRule."""
+    """Every service with a canary track (its flags' `on` track) ships both canary alerts in a PrometheusRule
+    (or Managed Prometheus's Rules)."""
     manifests = list(manifests)
     alerts: dict[tuple[str | None, str], set[str]] = {}
-    for rule_set in (m for m in manifests if m.get("kind") == "PrometheusRule"):
+    for rule_set in (m for m in manifests if m.get("kind") in RULE_KINDS):
         namespace = (rule_set.get("metadata") or {}).get("namespace")
         for group in (rule_set.get("spec") or {}).get("groups") or []:
             for rule in group.get("rules") or []:
@@ -148,7 +150,7 @@ def canary_alerts(manifests: Iterable[Manifest]) -> list[str]:
         missing = [suffix for suffix in CANARY_ALERTS if not any(a.endswith(suffix) for a in shipped)]
         if missing:
             problems.append(f"service {service} in {meta.get('namespace')} has a canary track but no "
-                            f"{' or '.join(missing)} alert labelled service={service} in a PrometheusRule")
+                            f"{' or '.join(missing)} alert labelled service={service} in a PrometheusRule or Rules")
     return problems
 
 

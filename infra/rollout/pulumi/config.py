@@ -24,6 +24,7 @@ from typing import Any, Collection, Mapping
 import pulumi
 
 from rollout.errors import ConfigError
+from rollout.spec.gcp import PROVIDER_KEYS
 from rollout.spec.model import StackSettings
 from rollout.spec.stack import NAMESPACE, TOP_LEVEL_KEYS, TOP_LEVEL_TYPES, parse_stack, read_document
 
@@ -50,6 +51,9 @@ def pulumi_config() -> tuple[dict[str, str], set[str]]:
     }
     config = pulumi.Config(NAMESPACE)
     values = {key: config.get(key[len(prefix):]) for key in sorted(keys - secret_keys)}
+    for key in PROVIDER_KEYS:  # the spec reads the Google provider's project and region as defaults
+        namespace, _, name = key.partition(":")
+        values[key] = pulumi.Config(namespace).get(name)
     return {key: value for key, value in values.items() if value is not None}, secret_keys
 
 
@@ -67,6 +71,8 @@ def stack_document(values: Mapping[str, str], secret_keys: Collection[str], file
         namespace, _, name = key.partition(":")
         if namespace == NAMESPACE and key not in secret_keys:  # a secret is read by the Secret that names it
             config[key] = typed_value(name, text)
+        elif key in PROVIDER_KEYS:
+            config[key] = text
     return {"config": config}
 
 

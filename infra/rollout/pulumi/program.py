@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pulumi
 
-from rollout.build.resources import manifests_with_state
+from rollout.build.resources import kubernetes_manifests, manifests_with_state
 from rollout.errors import RolloutError
+from rollout.pulumi import gcp  # Google Cloud: pulumi_gcp loads only for stacks with Google Cloud resources
 from rollout.pulumi.config import settings_from_pulumi_config
 from rollout.pulumi.deployed import STAGE_OUTPUT, deployed_stage
 from rollout.pulumi.kubernetes import missing_secret_config, register
@@ -24,12 +25,13 @@ def main(project_dir: Path) -> None:
     try:
         settings = settings_from_pulumi_config(stack, project_dir / f"Pulumi.{stack}.yaml")
         state, manifests = manifests_with_state(settings)
-        missing = missing_secret_config(manifests)
+        cluster = kubernetes_manifests(manifests)
+        missing = missing_secret_config(cluster) + gcp.missing_secret_config(manifests)
         if missing:
             commands = "; ".join(f"pulumi config set --secret {key} <value>" for key in missing)
             raise pulumi.RunError(f"{settings.file}: missing secret config {', '.join(missing)}: run {commands}")
         before = deployed_stage()
-        resources = register(settings, manifests, before)
+        resources = gcp.register(settings, manifests, register(settings, cluster, before))
     except RolloutError as exc:  # a readable config message, not a traceback
         raise pulumi.RunError(str(exc)) from None
     # Known only once every resource is applied: the next update orders its moves from this.

@@ -12,7 +12,7 @@ from rollout.spec.model import Bound, Form, GateSettings, Indicator, OnRed, Thre
 from rollout.spec.reader import Node, by_builtins_then_name, did_you_mean, optional
 
 SECTION_KEYS = ("window", "minRequests", "minSoak", "margins", "checks", "rollbackTriggers", "onRed", "ledger",
-                "triggerWindow")
+                "triggerWindow", "cloudSqlBackup")  # cloudSqlBackup needs the ladder: spec.gcp reads it
 MOVED = {
     "errorCodes": "moved to rollout:services.<service>.metrics.errorCodes, shared by alerts, gates and dashboards",
     "quantile": "moved to the indicator: rollout:indicators.<name>.quantile",

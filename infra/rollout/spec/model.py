@@ -7,6 +7,7 @@ from typing import Mapping
 
 from rollout.errors import UsageError
 from rollout.spec.duration import Duration
+from rollout.spec.gcp import BackupCheck, CloudRun, GcpConfig
 
 
 class Strategy(StrEnum):
@@ -115,6 +116,11 @@ class Service:
     max_unavailable: int | str
     security: PodSecurity = field(default_factory=PodSecurity)
     allow_plain: frozenset[str] = frozenset()  # env/flag names allowed to hold credential-looking values
+    cloud_run: CloudRun | None = None  # set for `platform: cloudrun`; None runs on Kubernetes
+
+    @property
+    def on_cloud_run(self) -> bool:
+        return self.cloud_run is not None
 
     @property
     def has_flags(self) -> bool:
@@ -207,6 +213,7 @@ class GateSettings:
     triggers: Mapping[str, Threshold]
     on_red: OnRed
     ledger: str  # a path relative to the stack file's folder, or s3://bucket/prefix
+    backup: BackupCheck | None = None  # stages that need a fresh Cloud SQL backup before a promote into them
 
 
 # -- alerts, SLOs, routing ------------------------------------------------------------------
@@ -280,6 +287,7 @@ class Routing:
     group_wait: Duration
     group_interval: Duration
     repeat_interval: Duration
+    slack_token_secret: str = "slackAuthToken"  # Cloud Monitoring's Slack channel takes an OAuth token, not a webhook
 
 
 @dataclass(frozen=True)
@@ -302,6 +310,7 @@ class MonitoringSettings:
     slos: tuple[Slo, ...]
     routing: Routing
     dashboard_folder: str
+    target: str = "prometheus-operator"  # or "gmp": Google Cloud Managed Service for Prometheus
 
     def alert_name(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -342,6 +351,7 @@ class StackSettings:
     gates: GateSettings
     monitoring: MonitoringSettings
     gitops: GitOpsSettings = field(default_factory=GitOpsSettings)
+    gcp: GcpConfig = field(default_factory=GcpConfig)
 
     def stage_named(self, name: str) -> Stage:
         for stage in self.stages:
@@ -359,3 +369,12 @@ class StackSettings:
     @property
     def flagged_services(self) -> list[str]:
         return [s.name for s in self.services.values() if s.has_flags]
+
+    @property
+    def cloud_run_services(self) -> list[Service]:
+        return [s for s in self.services.values() if s.on_cloud_run]
+
+    @property
+    def kubernetes_services(self) -> list[Service]:
+        """The services Prometheus scrapes and the cluster runs (Cloud Run's are watched by Cloud Monitoring)."""
+        return [s for s in self.services.values() if not s.on_cloud_run]

@@ -19,7 +19,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Mapping
 
-from rollout.spec import defaults, names
+from rollout.spec import defaults, gcp, names
 from rollout.spec.duration import Duration, duration
 from rollout.spec.gates import limit_value
 from rollout.spec.model import (
@@ -29,7 +29,7 @@ from rollout.spec.reader import Node, by_builtins_then_name, did_you_mean, optio
 
 MONITORING_KEYS = (
     "alertPrefix", "runbookUrl", "evaluationInterval", "scrapeInterval", "rateWindow",
-    "resourceLabels", "canary", "alerts", "slos", "routing", "dashboards",
+    "resourceLabels", "canary", "alerts", "slos", "routing", "dashboards", "target",
 )
 CANARY_KEYS = ("minRequestRate", "minErrorRatio")
 OVERRIDE_KEYS = ("threshold", "for", "severity", "enabled")
@@ -79,6 +79,7 @@ def parse_monitoring(node: Node, app: str, stack: str, services: Mapping[str, Se
         slos=tuple(_parse_slos(optional(f, "slos", root, []), services, indicators)),
         routing=_parse_routing(optional(f, "routing", root, {}), app, stack),
         dashboard_folder=_dashboard_folder(optional(f, "dashboards", root, {}), app),
+        target=gcp.parse_monitoring_target(optional(f, "target", root), services),
     )
 
 
@@ -260,6 +261,9 @@ def _parse_slos(node: Node, services: Mapping[str, Service], indicators: Mapping
             raise f["name"].error(f"SLO {name!r} is declared twice; names must be unique")
         seen.add(name)
         service = required(f, "service", item).choice(list(services))
+        if services[service].on_cloud_run:
+            raise f["service"].error(f"{service} runs on Cloud Run, whose SLOs would be Cloud Monitoring SLOs; rollout "
+                                     "generates SLO rules for Prometheus only (Kubernetes services)")
         inode = required(f, "indicator", item)
         iname = inode.text()
         indicator = indicators.get(iname)
@@ -281,7 +285,7 @@ def _parse_routing(node: Node, app: str, stack: str) -> Routing:
     pd = optional(f, "pagerduty", node, {})
     pdf = pd.mapping(("routingKeySecret",))
     slack = optional(f, "slack", node, {})
-    sf = slack.mapping(("webhookSecret", "channel"))
+    sf = slack.mapping(("webhookSecret", "channel", "tokenSecret"))
     group_by = tuple(n.text(names.PROM_LABEL, "a Prometheus label name")
                      for n in optional(f, "groupBy", node, ["alertname", "namespace", "job"]).items())
     if not group_by:
@@ -294,6 +298,7 @@ def _parse_routing(node: Node, app: str, stack: str) -> Routing:
         group_wait=duration(optional(f, "groupWait", node, "30s"), Duration(1)),
         group_interval=duration(optional(f, "groupInterval", node, "5m"), Duration(1)),
         repeat_interval=duration(optional(f, "repeatInterval", node, "4h"), Duration(1)),
+        slack_token_secret=optional(sf, "tokenSecret", slack, "slackAuthToken").text(names.CONFIG_KEY, names.CONFIG_KEY_HINT),
     )
 
 

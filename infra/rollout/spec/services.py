@@ -5,14 +5,14 @@ import re
 from types import MappingProxyType
 from typing import Mapping
 
-from rollout.spec import names, quantity
+from rollout.spec import gcp, names, quantity
 from rollout.spec.defaults import ERROR_CODES, GENERIC_ROLES
 from rollout.spec.model import Flag, MetricContract, PodSecurity, Service, Signal, Strategy
 from rollout.spec.reader import Node, optional, required
 
 SERVICE_KEYS = (
     "image", "onImage", "port", "healthPath", "replicas", "resources", "env", "flags",
-    "secretEnv", "metrics", "maxUnavailable", "podSecurity", "allowPlainValues",
+    "secretEnv", "metrics", "maxUnavailable", "podSecurity", "allowPlainValues", "platform", "cloudRun",
 )
 FLAG_KEYS = ("off", "on", "buildTime")
 METRICS_KEYS = ("job", "path", "signals", "errorCodes")
@@ -25,7 +25,8 @@ CONFIG_MAP_LIMIT = 1024 * 1024  # Kubernetes refuses a ConfigMap whose data exce
 CAPABILITY = r"[A-Z_]+"
 
 
-def parse_services(node: Node, strategy: Strategy, percentage_env: str) -> dict[str, Service]:
+def parse_services(node: Node, strategy: Strategy, percentage_env: str,
+                   google: gcp.GcpConfig = gcp.GcpConfig()) -> dict[str, Service]:
     entries = node.mapping()
     if not entries:
         raise node.error("must declare at least one service")
@@ -33,16 +34,19 @@ def parse_services(node: Node, strategy: Strategy, percentage_env: str) -> dict[
     for name, snode in entries.items():
         if not re.fullmatch(names.DNS_LABEL, name) or len(name) > names.MAX_SERVICE:
             raise snode.error(f"service names must be {names.DNS_LABEL_HINT}, at most {names.MAX_SERVICE} characters")
-        services[name] = parse_service(name, snode, strategy, percentage_env)
+        services[name] = parse_service(name, snode, strategy, percentage_env, google)
     return services
 
 
-def parse_service(name: str, node: Node, strategy: Strategy, percentage_env: str) -> Service:
+def parse_service(name: str, node: Node, strategy: Strategy, percentage_env: str,
+                  google: gcp.GcpConfig = gcp.GcpConfig()) -> Service:
     f = node.mapping(SERVICE_KEYS)
+    platform = gcp.platform_of(f, node)
+    gcp.check_platform_keys(f, node, platform)
     image = required(f, "image", node).text(names.IMAGE, "an image reference without spaces")
     port = required(f, "port", node).integer(1, 65535)
     health = required(f, "healthPath", node).text(r"/\S*", "a path starting with '/'")
-    replicas = required(f, "replicas", node).integer(1, 10_000)
+    replicas = required(f, "replicas", node).integer(1, 10_000) if platform == gcp.KUBERNETES else 0
     env = _parse_env(optional(f, "env", node, {}))
     flags = _parse_flags(optional(f, "flags", node, {}))
     for flag in flags:
@@ -68,6 +72,10 @@ def parse_service(name: str, node: Node, strategy: Strategy, percentage_env: str
     if on_image is not None and not flags:
         raise on_image_node.error("is only used by the on track of a service with flags")
     secret_env = _parse_secret_env(optional(f, "secretEnv", node, {}), env, flags)
+    cloud_run = None
+    if platform == gcp.CLOUD_RUN:
+        cloud_run = gcp.parse_cloud_run(name, f, node, google, strategy is Strategy.PERCENTAGE, bool(flags),
+                                        {*env, *flags, *secret_env}, secret_env)
     resources = _parse_resources(optional(f, "resources", node, {}))
     _check_config_map_size(node, env, flags, percentage_env)
     max_unavailable_node = optional(f, "maxUnavailable", node, 1)
@@ -78,10 +86,18 @@ def parse_service(name: str, node: Node, strategy: Strategy, percentage_env: str
     return Service(
         name=name, image=image, on_image=on_image, port=port, health_path=health, replicas=replicas,
         resources=resources, env=MappingProxyType(env), flags=MappingProxyType(flags),
-        secret_env=MappingProxyType(secret_env), metrics=_parse_metrics(optional(f, "metrics", node), name),
+        secret_env=MappingProxyType(secret_env),
+        metrics=_parse_metrics(optional(f, "metrics", node), name) if cloud_run is None else _cloud_run_metrics(cloud_run),
         max_unavailable=max_unavailable, security=_parse_pod_security(optional(f, "podSecurity", node, {})),
-        allow_plain=_allowed_plain(optional(f, "allowPlainValues", node, []), env, flags),
+        allow_plain=_allowed_plain(optional(f, "allowPlainValues", node, []), env, flags), cloud_run=cloud_run,
     )
+
+
+def _cloud_run_metrics(cloud_run: gcp.CloudRun) -> MetricContract:
+    """Cloud Run measures every service the same way: Cloud Monitoring's request count and latencies."""
+    signals = {"requests": Signal("requests", "counter", gcp.REQUEST_COUNT),
+               "latency": Signal("latency", "histogram", gcp.REQUEST_LATENCIES)}
+    return MetricContract(job=cloud_run.name, path="", signals=MappingProxyType(signals), error_codes=ERROR_CODES)
 
 
 def _allowed_plain(node: Node, env: Mapping[str, str], flags: Mapping[str, Flag]) -> frozenset[str]:

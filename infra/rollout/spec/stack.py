@@ -6,12 +6,13 @@ Pulumi's config, to `parse_stack`. Either way a mistake is one ConfigError namin
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from rollout.errors import ConfigError
-from rollout.spec import names
+from rollout.spec import gcp, names
 from rollout.spec.gates import parse_gates
 from rollout.spec.gitops import parse_gitops
 from rollout.spec.indicators import parse_indicators
@@ -120,7 +121,8 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
     strategy = Strategy(key("strategy").choice([s.value for s in Strategy]) if key("strategy").present else "tracks")
     percentage_env = (key("percentageEnv").text(names.ENV_NAME, names.ENV_HINT)
                       if key("percentageEnv").present else "ROLLOUT_PERCENTAGE")
-    services = parse_services(need("services"), strategy, percentage_env)
+    google = gcp.read_gcp_config(document, file, namespace)
+    services = parse_services(need("services"), strategy, percentage_env, google)
     stages = _parse_stages(need("stages"), services)
     ladder = [s.name for s in stages]
     stage = _stage_ref(need("stage"), ladder)
@@ -133,7 +135,9 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
                           if key("rollbackOrder").present else RollbackOrder.REVERSE.value)
     indicators = parse_indicators(key("indicators"), services)
     gates = parse_gates(key("gates"), stack, indicators)
+    gates = replace(gates, backup=gcp.parse_backup_check(_gates_child(key("gates"), "cloudSqlBackup"), ladder, google))
     monitoring = parse_monitoring(key("monitoring"), app, stack, services, indicators, gates.red_margin)
+    _check_roll_order(need("services"), services)
     _check_roles(raw.get("services"), services, roles_in_use(indicators, monitoring.alerts))
     _check_credentials(file, services, monitoring)
     return StackSettings(
@@ -141,8 +145,26 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
         previous_stage=previous, stages=tuple(stages), allow_skip=allow_skip, weight_tolerance=tolerance,
         kill_switch=kill_switch, percentage_env=percentage_env, rollback_order=order,
         services=MappingProxyType(services), indicators=MappingProxyType(indicators), gates=gates, monitoring=monitoring,
-        gitops=parse_gitops(key("gitops")),
+        gitops=parse_gitops(key("gitops")), gcp=google,
     )
+
+
+def _gates_child(node: Node, name: str) -> Node:
+    value = node.value.get(name) if isinstance(node.value, dict) else None
+    return node.child(name, value)
+
+
+def _check_roll_order(node: Node, services: dict[str, Service]) -> None:
+    """Google Cloud resources are registered after the Kubernetes ones, so they can wait for them but not
+    the other way round: a Kubernetes service declared after a Cloud Run one would not wait for it."""
+    seen_cloud_run = None
+    for service in services.values():
+        if service.on_cloud_run:
+            seen_cloud_run = seen_cloud_run or service.name
+        elif seen_cloud_run:
+            raise node.child(service.name, None).error(
+                f"runs on Kubernetes but is declared after the Cloud Run service {seen_cloud_run}; services roll in "
+                "declared order and Kubernetes services cannot wait for Cloud Run ones: declare Cloud Run services last")
 
 
 def _stage_ref(node: Node, ladder: list[str]) -> str:
@@ -221,6 +243,7 @@ def _check_credentials(file: str, services: dict[str, Service], monitoring: Moni
     routing = monitoring.routing
     places.setdefault((CONFIG_KEY_REF, routing.pagerduty_secret), f"{NAMESPACE}:monitoring.routing.pagerduty.routingKeySecret")
     places.setdefault((CONFIG_KEY_REF, routing.slack_secret), f"{NAMESPACE}:monitoring.routing.slack.webhookSecret")
+    places.setdefault((CONFIG_KEY_REF, routing.slack_token_secret), f"{NAMESPACE}:monitoring.routing.slack.tokenSecret")
     pairs = list(places)
     if not credential_problems(pairs):  # remembered when clean: an unchanged stack never loads the detector
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.build.kubernetes import common_labels
+from rollout.build.monitoring import gmp
 from rollout.build.monitoring.alerts import alert_groups
 from rollout.build.monitoring.podmonitors import pod_monitors
 from rollout.build.monitoring.routing import alertmanager_config, routing_secret
@@ -34,12 +35,16 @@ def prometheus_rule(settings: StackSettings) -> dict[str, Any]:
 
 
 def build_monitoring(settings: StackSettings) -> list[dict[str, Any]]:
-    """PodMonitors, PrometheusRule, AlertmanagerConfig (+ its Secret) and dashboard ConfigMaps."""
+    """PodMonitors and a PrometheusRule (or, for Managed Prometheus, PodMonitorings and Rules),
+    AlertmanagerConfig (+ its Secret) and dashboard ConfigMaps."""
     from rollout.build.monitoring.dashboards import dashboard_config_maps  # the Grafana SDK: only when rendering
 
+    if settings.monitoring.target == gmp.TARGET:
+        scraping = [*gmp.pod_monitorings(settings), gmp.rules(settings, rule_groups(settings))]
+    else:
+        scraping = [*pod_monitors(settings), prometheus_rule(settings)]
     return [
-        *pod_monitors(settings),
-        prometheus_rule(settings),
+        *scraping,
         routing_secret(settings),
         alertmanager_config(settings),
         *dashboard_config_maps(settings),

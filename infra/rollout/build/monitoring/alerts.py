@@ -43,7 +43,8 @@ def _comparison(alert: Alert) -> str:
 
 def _indicator(settings: StackSettings, service: Service, alert: Alert) -> str:
     window = str(settings.monitoring.rate_window)
-    expr = indicator_expr(alert.indicator, service, service_scope(service, settings.namespace), window)  # type: ignore[arg-type]
+    scope = service_scope(service, settings.namespace)
+    expr = indicator_expr(alert.indicator, service, scope, window, scope.alert_labels)  # type: ignore[arg-type]
     return f"{expr} {_comparison(alert)}"
 
 
@@ -121,7 +122,7 @@ def applies(alert: Alert, settings: StackSettings, service: Service) -> bool:
     if service.metrics is None:
         return False
     if alert.kind is AlertKind.SERVICE_DOWN:
-        return True
+        return not service.on_cloud_run  # no `up` series: Cloud Run has no scrape targets
     if alert.kind is AlertKind.EXPR:
         return all(service.has(role) for role in alert.roles)
     if not alert.indicator.applies_to(service):  # type: ignore[union-attr]
@@ -165,7 +166,7 @@ def service_group_name(settings: StackSettings, service: str) -> str:
 def alert_groups(settings: StackSettings) -> list[dict[str, Any]]:
     """One group per service, in roll order; services without a contract get only memory alerts."""
     groups = []
-    for service in settings.services.values():
+    for service in settings.kubernetes_services:  # Cloud Run services alert from Cloud Monitoring
         rules = service_rules(settings, service)
         if rules:
             groups.append({"name": service_group_name(settings, service.name),

@@ -22,7 +22,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from rollout.build.kubernetes import STAGE_LABEL, WEIGHT_LABEL, common_labels, workload_name
 from rollout.build.monitoring.alerts import applies
 from rollout.build.promql import (
-    fill_roles, histogram_quantile, indicator_expr, selector, service_scope, sum_rate,
+    fill_roles, histogram_quantile, indicator_expr, rate_by, selector, service_scope, sum_rate,
 )
 from rollout.core.ladder import OFF, ON, tracks_of
 from rollout.spec.defaults import ERROR_RATE, LATENCY_P95
@@ -62,20 +62,27 @@ def _query(expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
     return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
 
 
-def _timeseries(layout: Layout, title: str, unit: str, queries: list[tuple[str, str]], span: int = 12):
-    panel = timeseries.Panel().id(layout.take()).title(title).unit(unit).datasource(DATASOURCE).height(8).span(span)
-    for i, (expr, legend) in enumerate(queries):
+@dataclass(frozen=True)
+class Chart:
+    """A time series chart as data: Grafana draws it, and so does Cloud Monitoring (cloudmonitoring.py)."""
+
+    title: str
+    unit: str  # Grafana's unit id
+    queries: tuple[tuple[str, str], ...]  # (PromQL, legend with {{label}} placeholders)
+    span: int = 8  # of 24 columns
+
+
+def _timeseries(layout: Layout, chart: Chart):
+    panel = (timeseries.Panel().id(layout.take()).title(chart.title).unit(chart.unit).datasource(DATASOURCE)
+             .height(8).span(chart.span))
+    for i, (expr, legend) in enumerate(chart.queries):
         panel = panel.with_target(_query(expr, legend, chr(ord("A") + i)))
     return panel
 
 
-def _by_track(settings: StackSettings, service: Service, indicator: Indicator) -> str:
-    return indicator_expr(indicator, service, service_scope(service, settings.namespace), RATE, ("track",))
-
-
-def _indicator_panel(layout: Layout, settings: StackSettings, service: Service, indicator: Indicator, span: int):
-    return _timeseries(layout, f"{service.name}: {indicator.title} by track", GRAFANA_UNITS[indicator.unit],
-                       [(_by_track(settings, service, indicator), "{{track}}")], span=span)
+def indicator_chart(settings: StackSettings, service: Service, indicator: Indicator, rate: str, span: int) -> Chart:
+    expr = indicator_expr(indicator, service, service_scope(service, settings.namespace), rate, ("track",))
+    return Chart(f"{service.name}: {indicator.title} by track", GRAFANA_UNITS[indicator.unit], ((expr, "{{track}}"),), span)
 
 
 def _on_share_of_replicas(settings: StackSettings, service: Service) -> str:
@@ -122,7 +129,7 @@ def _stage_panels(layout: Layout, settings: StackSettings, service: Service) -> 
 def rollout_overview(settings: StackSettings):
     layout = Layout()
     dash = _dashboard(settings, "rollout", f"{settings.app} {settings.stack}: rollout overview")
-    flagged = [s for s in settings.services.values() if s.has_flags]
+    flagged = [s for s in settings.kubernetes_services if s.has_flags]
     dash = dash.with_row(db.Row("Stage and weights").id(layout.take()))
     for service in flagged:
         for panel in _stage_panels(layout, settings, service):
@@ -139,7 +146,7 @@ def rollout_overview(settings: StackSettings):
     for service in flagged:
         for threshold in settings.gates.checks.values():
             if threshold.indicator.applies_to(service):
-                dash = dash.with_panel(_indicator_panel(layout, settings, service, threshold.indicator, 12))
+                dash = dash.with_panel(_timeseries(layout, indicator_chart(settings, service, threshold.indicator, RATE, 12)))
     dash = dash.with_row(db.Row("Alerts").id(layout.take()))
     firing = f'sum by (alertname, severity, job) ({selector("ALERTS", alertstate="firing", namespace=settings.namespace)})'
     dash = dash.with_panel(
@@ -156,40 +163,41 @@ def service_health(settings: StackSettings, services: list[Service], page: int):
     dash = _dashboard(settings, name, title)
     for service in services:
         dash = dash.with_row(db.Row(service.name).id(layout.take()))
-        for panel in _service_panels(settings, service, layout):
-            dash = dash.with_panel(panel)
+        for chart in service_charts(settings, service, RATE):
+            dash = dash.with_panel(_timeseries(layout, chart))
     return dash
 
 
-def _service_panels(settings: StackSettings, service: Service, layout: Layout) -> list[Any]:
+def service_charts(settings: StackSettings, service: Service, rate: str) -> list[Chart]:
+    """What a service's health looks like: traffic, errors, latency, its indicators and its own alerts."""
     scope = service_scope(service, settings.namespace)
     name = service.name
-    panels = []
+    charts = []
     if service.has("requests", "counter"):
         requests = service.metrics.signals["requests"].metric  # type: ignore[union-attr]
-        panels.append(_timeseries(layout, f"{name}: requests per second by track", "reqps",
-                                  [(sum_rate(scope.selector(requests), RATE, ("track",)), "{{track}}")], span=8))
-        panels.append(_timeseries(layout, f"{name}: errors per second by status code", "reqps",
-                                  [(sum_rate(scope.selector(requests, code="!~2..|3.."), RATE, ("code",)), "{{code}}")], span=8))
+        code = scope.grouping(("code",))[0]  # `response_code` on Cloud Run
+        charts.append(Chart(f"{name}: requests per second by track", "reqps",
+                            ((rate_by(scope, requests, rate, ("track",)), "{{track}}"),)))
+        charts.append(Chart(f"{name}: errors per second by status code", "reqps",
+                            ((rate_by(scope, requests, rate, ("code",), code="!~2..|3.."), "{{%s}}" % code),)))
     if service.has("latency", "histogram"):
         latency = service.metrics.signals["latency"].metric  # type: ignore[union-attr]
-        panels.append(_timeseries(layout, f"{name}: request latency P50/P95/P99", "s", [
-            (histogram_quantile(q, latency, scope, RATE, ("job",)), f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)
-        ], span=8))
+        charts.append(Chart(f"{name}: request latency P50/P95/P99", "s", tuple(
+            (histogram_quantile(q, latency, scope, rate, ("job",)), f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99))))
     for indicator in settings.indicators.values():
         if indicator.name not in (ERROR_RATE, LATENCY_P95) and indicator.applies_to(service):
-            panels.append(_indicator_panel(layout, settings, service, indicator, 8))
+            charts.append(indicator_chart(settings, service, indicator, rate, 8))
     for alert in settings.monitoring.alerts.values():
         if alert.kind is AlertKind.EXPR and applies(alert, settings, service):
-            expr = fill_roles(alert.expr, service, scope, RATE)  # type: ignore[arg-type]
-            panels.append(_timeseries(layout, f"{name}: {alert.name} (fires {'above' if alert.above else 'below'} "
-                                              f"{alert.threshold:g})", "short", [(expr, alert.name)], span=8))
+            expr = fill_roles(alert.expr, service, scope, rate)  # type: ignore[arg-type]
+            charts.append(Chart(f"{name}: {alert.name} (fires {'above' if alert.above else 'below'} "
+                                f"{alert.threshold:g})", "short", ((expr, alert.name),)))
     limit = service.resources.get("limits", {}).get("memory")
     if limit:
         usage = selector("container_memory_working_set_bytes", namespace=settings.namespace, container=service.name, image="!=")
-        panels.append(_timeseries(layout, f"{name}: memory used of the {limit} limit", "percentunit",
-                                  [(f"max by (pod) ({usage}) / {whole_bytes(limit)}", "{{pod}}")], span=8))
-    return panels
+        charts.append(Chart(f"{name}: memory used of the {limit} limit", "percentunit",
+                            ((f"max by (pod) ({usage}) / {whole_bytes(limit)}", "{{pod}}"),)))
+    return charts
 
 
 def _dashboard(settings: StackSettings, name: str, title: str):
@@ -201,7 +209,7 @@ def _dashboard(settings: StackSettings, name: str, title: str):
 
 
 def builders(settings: StackSettings) -> list[Any]:
-    measured = [s for s in settings.services.values() if s.metrics is not None]
+    measured = [s for s in settings.kubernetes_services if s.metrics is not None]
     pages = [measured[i:i + SERVICES_PER_DASHBOARD] for i in range(0, len(measured), SERVICES_PER_DASHBOARD)]
     return [rollout_overview(settings), *(service_health(settings, page, i) for i, page in enumerate(pages, 1))]
 

@@ -41,4 +41,4 @@ def pod_monitor(settings: StackSettings, service: Service) -> dict[str, Any]:
 
 
 def pod_monitors(settings: StackSettings) -> list[dict[str, Any]]:
-    return [pod_monitor(settings, s) for s in settings.services.values() if s.metrics is not None]
+    return [pod_monitor(settings, s) for s in settings.kubernetes_services if s.metrics is not None]

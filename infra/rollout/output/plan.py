@@ -7,7 +7,7 @@ from typing import Any
 
 from rollout.build.resources import Manifest, manifest_key, manifests_with_state
 from rollout.build.ordering import scale_order
-from rollout.output.render import to_yaml
+from rollout.output.yaml_out import to_yaml
 from rollout.spec.stack import StackSettings
 from rollout.core.ladder import StageState
 

@@ -5,16 +5,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
-try:  # the C dumper is several times faster; the output is the same
-    from yaml import CSafeDumper as _Dumper
-except ImportError:  # pragma: no cover
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-
-
-def to_yaml(manifest: dict[str, Any]) -> str:
-    return yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+from rollout.output.yaml_out import to_yaml
 
 
 def file_name(manifest: dict[str, Any]) -> str:
@@ -49,4 +40,6 @@ def write_documents(documents: dict[str, str], out_dir: Path) -> list[Path]:
 
 
 def read_documents(out_dir: Path) -> list[dict[str, Any]]:
+    import yaml
+
     return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(out_dir.glob("*.yaml"))]

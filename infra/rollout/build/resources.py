@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from rollout.build import kubernetes as workloads
-from rollout.build.monitoring import build_monitoring
 from rollout.spec.stack import StackSettings
 from rollout.core.ladder import StageState, resolve
 
@@ -23,4 +22,16 @@ def manifest_key(manifest: Manifest) -> tuple[str, str, str]:
 
 def manifests_with_state(settings: StackSettings, stage: str | None = None) -> tuple[StageState, list[Manifest]]:
     state = resolve(settings, stage)
-    return state, workloads.build(settings, state) + build_monitoring(settings, state)
+    return state, stage_manifests(settings, state) + stack_manifests(settings, state)
+
+
+def stage_manifests(settings: StackSettings, state: StageState) -> list[Manifest]:
+    """What a stage can change: the workloads (replicas; flag values with the percentage strategy)."""
+    return workloads.build(settings, state)
+
+
+def stack_manifests(settings: StackSettings, state: StageState) -> list[Manifest]:
+    """The same at every stage: monitoring (tests prove a promote changes none of it)."""
+    from rollout.build.monitoring import build_monitoring  # the Grafana SDK: only where dashboards are written
+
+    return build_monitoring(settings, state)

@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,8 @@ def _duration_arg(option: str, text: str) -> float:
 
 
 def _time_arg(text: str | None) -> float | None:
+    from datetime import datetime
+
     if text is None:
         return None
     try:

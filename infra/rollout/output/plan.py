@@ -5,11 +5,12 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollout.build.resources import Manifest, manifest_key, manifests_with_state
+from rollout.build.resources import Manifest, manifest_key, stage_manifests
 from rollout.build.ordering import scale_order
 from rollout.output.yaml_out import to_yaml
+from rollout.spec.monitoring import parse_monitoring
 from rollout.spec.stack import StackSettings
-from rollout.core.ladder import StageState
+from rollout.core.ladder import StageState, resolve
 
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 _SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "+-", DELETE: "-"}
@@ -85,9 +86,11 @@ def restarted_pods(changes: list[Change]) -> int:
 
 
 def build_plan(settings: StackSettings, to_stage: str, from_stage: str | None = None) -> Plan:
-    source, before = manifests_with_state(settings, from_stage or settings.stage)
-    target, after = manifests_with_state(settings, to_stage)
-    changes = diff_manifests(before, after)
+    """Only what a stage can change is built and compared: monitoring is the same at every stage,
+    so it never appears in a plan. Its section is still checked, so a broken one fails here too."""
+    parse_monitoring(settings)
+    source, target = resolve(settings, from_stage or settings.stage), resolve(settings, to_stage)
+    changes = diff_manifests(stage_manifests(settings, source), stage_manifests(settings, target))
     return Plan(
         stack=settings.stack, file=settings.file, strategy=settings.strategy, source=source, target=target,
         changes=tuple(changes), pods_restarted=restarted_pods(changes),

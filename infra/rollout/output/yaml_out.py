@@ -30,12 +30,10 @@ MAX_SIMPLE_KEY = 128  # bytes; a longer key is written as `? key` (PyYAML does t
 
 STR, INT, FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float"))
 
-_BREAKS = re.compile("[\n\r\x85\u2028\u2029]")  # libyaml's IS_BREAK
-_PRINTABLE_ASCII = re.compile("[\n\x20-\x7e]*")  # what needs no double quotes when unicode is off
+_BREAKS = "\n\r\x85\u2028\u2029"  # libyaml's IS_BREAK
 _FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
 _ESCAPES = {0x00: "0", 0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f", 0x0D: "r", 0x1B: "e",
             0x22: '"', 0x5C: "\\", 0x85: "N", 0xA0: "_", 0x2028: "L", 0x2029: "P"}
-_NON_ASCII = re.compile("[^\x00-\x7f]")
 
 
 class _Unsupported(Exception):
@@ -77,7 +75,6 @@ def _escape_char(code: int) -> str:
 # After backslashes, quotes and line breaks are escaped with str.replace (fast on long text), the
 # other ASCII characters outside 0x20-0x7E are escaped through this table.
 _CONTROL_TABLE = {c: _escape_char(c) for c in range(0x80) if not 0x20 <= c <= 0x7E and c != 0x0A}
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def _tag_of_plain(text: str) -> str:
@@ -101,10 +98,15 @@ def _block_plain_allowed(s: str) -> bool:
     return not (": " in s or s[-1] == ":" or " #" in s)
 
 
+def _printable_ascii(s: str) -> bool:
+    """Only 0x20-0x7E and line feeds: nothing libyaml escapes when unicode is off."""
+    return s.isascii() and (s.isprintable() or s.replace("\n", "").isprintable())
+
+
 def _style(s: str) -> str:
     """"plain", "single" or "double", as select_scalar_style picks for a str in block context."""
-    if not s.isascii() or not _PRINTABLE_ASCII.fullmatch(s):
-        return "double"  # special characters (unicode is off)
+    if not _printable_ascii(s):
+        return "double"  # special characters
     if "\n" in s:
         return "double" if ("\n " in s or " \n" in s) else "single"
     if s and _block_plain_allowed(s) and _tag_of_plain(s) == STR:
@@ -114,12 +116,12 @@ def _style(s: str) -> str:
 
 def _double_quoted(s: str) -> str:
     text = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    if _CONTROL.search(text):
+    if not text.isprintable():
         text = text.translate(_CONTROL_TABLE)
     if not text.isascii():
         if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
             raise _Unsupported("a lone surrogate cannot be written as UTF-8")
-        text = _NON_ASCII.sub(lambda m: _escape_char(ord(m.group())), text)
+        text = "".join(c if c.isascii() else _escape_char(ord(c)) for c in text)
     return '"' + text + '"'
 
 
@@ -237,7 +239,7 @@ def _key_text(key: Any) -> str:
     """`key:` in a simple key's style; keys libyaml would write as `? key` go to PyYAML."""
     if type(key) is not str:
         raise _Unsupported("a key that is not text")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_SIMPLE_KEY or _BREAKS.search(key):
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_SIMPLE_KEY or any(c in key for c in _BREAKS):
         raise _Unsupported("a key libyaml writes as `? key`")
     style = _style(key)
     if style == "double":

@@ -21,6 +21,7 @@ from rollout.core.ladder import OFF, ON, tracks_of
 from rollout.build.kubernetes import common_labels, workload_name
 from rollout.build.monitoring.alerts import SERVER_ERROR_CODES, memory_bytes
 from rollout.spec.monitoring import MonitoringConfig
+from rollout.build.json_text import indented_json
 from rollout.build.promql import selector
 
 GRAFANA_VERSION = "10.1"  # the schema grafana-foundation-sdk==...!10.1.0 writes
@@ -222,7 +223,7 @@ def dashboards(settings: StackSettings, config: MonitoringConfig) -> dict[str, d
 
 
 def dashboard_json(model: dict[str, Any]) -> str:
-    return json.dumps(model, indent=2, sort_keys=True) + "\n"
+    return indented_json(model) + "\n"  # json.dumps(model, indent=2, sort_keys=True), without its pure-Python path
 
 
 def dashboard_config_maps(settings: StackSettings, config: MonitoringConfig) -> list[dict[str, Any]]:

@@ -315,6 +315,13 @@ def main() -> int:
               + f" {median(res['render']) / helm:>11.2f} {median(res['plan']) / helm:>9.2f}"
               + f" {median(res['render']) / median(res['helm text']):>11.2f}")
 
+    print("\nmedian CPU seconds (user + system) of the same runs: less sensitive to other load on the machine")
+    print(f"{'stack':<10} " + " ".join(f"{t:>10}" for t in tools))
+    for stack in stacks:
+        res = results[stack.name]
+        print(f"{stack.name:<10} " + " ".join(f"{median(res[t], 'cpu'):>10.3f}" if t in res else f"{'-':>10}"
+                                            for t in tools))
+
     generated = [s for s in stacks if s.services]
     print("\ncost per service (least squares over the generated stacks):")
     for tool in tools:

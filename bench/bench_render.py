@@ -124,11 +124,13 @@ def prepare_tools(documents: dict[str, str], work: Path) -> dict[str, Path]:
     manifests = [yaml.load(text, Loader=yaml.CSafeLoader) for text in documents.values()]
     (work / "values.json").write_text(json.dumps({"resources": manifests}), encoding="utf-8")
     (work / "text-values.json").write_text(json.dumps({"documents": list(documents.values())}), encoding="utf-8")
+    (work / "documents.json").write_text(json.dumps(documents), encoding="utf-8")
     kustomize = write_files(work / "kustomize", {f"resources/{name}": text for name, text in documents.items()})
     (kustomize / "kustomization.yaml").write_text(
         "resources:\n" + "".join(f"- resources/{name}\n" for name in documents), encoding="utf-8")
     return {"chart": write_files(work / "chart", CHART), "text_chart": write_files(work / "text-chart", TEXT_CHART),
-            "values": work / "values.json", "text_values": work / "text-values.json", "kustomize": kustomize}
+            "values": work / "values.json", "text_values": work / "text-values.json", "kustomize": kustomize,
+            "documents": work / "documents.json"}
 
 
 class _GoYamlLoader(Yaml12Loader):
@@ -151,6 +153,19 @@ def check_same_resources(launcher: Launcher, documents: dict[str, str], work: Pa
         raise RuntimeError(f"Helm's chart in {work} does not render the same resources")
 
 
+# The file system's share: a process that only writes the rendered documents, one file each, into a
+# new folder, as `rollout render --out` does. Creating thousands of files is most of that on some disks.
+WRITE_FILES = """
+import json, os, sys
+documents, folder = json.load(open(sys.argv[1])), sys.argv[2]
+os.makedirs(folder)
+for name, text in documents.items():
+    fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    os.write(fd, text.encode())
+    os.close(fd)
+"""
+
+
 # -- measurements -------------------------------------------------------------------------------
 
 @dataclass
@@ -171,6 +186,7 @@ def commands(project: Path, stack: Stack, run: int, with_kustomize: bool) -> dic
                   str(out / "helm")], None),
         "helm text": ([PY, str(BENCH / "helm_render.py"), str(stack.tools["text_chart"]),
                        str(stack.tools["text_values"]), str(out / "helm-text")], None),
+        "files": ([PY, "-c", WRITE_FILES, str(stack.tools["documents"]), str(out / "files")], None),
     }
     if with_kustomize:
         cmds["kustomize"] = (["kubectl", "kustomize", str(stack.tools["kustomize"])], out / "kustomize.yaml")
@@ -302,7 +318,11 @@ def main() -> int:
         imports = import_times(project, 7)
     launcher.close()
 
-    tools = ["render", "plan", "helm", "helm text", "kustomize"]
+    tools = ["render", "files", "plan", "helm", "helm text", "kustomize"]
+    print("\ncolumns: render = `rollout render STACK --out NEW_FOLDER`; files = only writing those documents, one file"
+          "\neach (the file system's share of render); plan = `rollout plan STACK` (text with diffs); helm = Helm's Go"
+          "\nrenderer writing every resource with toYaml; helm text = Helm joining pre-rendered text (its floor);"
+          "\nkustomize = `kubectl kustomize` over the rendered files")
     print(f"\nmedian wall seconds of a fresh process ({args.runs} runs; kustomize {args.kustomize_runs}); "
           f"{machine()}")
     print(f"{'stack':<10} {'services':>8} {'resources':>9} " + " ".join(f"{t:>10}" for t in tools)

@@ -181,6 +181,8 @@ def commands(project: Path, stack: Stack, run: int, with_kustomize: bool) -> dic
     out = stack.work / f"out-{run}"
     cmds = {
         "render": ([*ROLLOUT, "-C", str(project), "render", stack.name, "--out", str(out / "rollout")], None),
+        # the same again over its own output: every file already holds its document, so none is written
+        "again": ([*ROLLOUT, "-C", str(project), "render", stack.name, "--out", str(out / "rollout")], None),
         "plan": ([*ROLLOUT, "-C", str(project), "plan", stack.name], None),
         "helm": ([PY, str(BENCH / "helm_render.py"), str(stack.tools["chart"]), str(stack.tools["values"]),
                   str(out / "helm")], None),
@@ -318,9 +320,9 @@ def main() -> int:
         imports = import_times(project, 7)
     launcher.close()
 
-    tools = ["render", "files", "plan", "helm", "helm text", "kustomize"]
-    print("\ncolumns: render = `rollout render STACK --out NEW_FOLDER`; files = only writing those documents, one file"
-          "\neach (the file system's share of render); plan = `rollout plan STACK` (text with diffs); helm = Helm's Go"
+    tools = ["render", "again", "files", "plan", "helm", "helm text", "kustomize"]
+    print("\ncolumns: render = `rollout render STACK --out NEW_FOLDER`; again = the same over that output (nothing to"
+          "\nwrite); files = only writing those documents, one file each (the file system's share of render); plan = `rollout plan STACK` (text with diffs); helm = Helm's Go"
           "\nrenderer writing every resource with toYaml; helm text = Helm joining pre-rendered text (its floor);"
           "\nkustomize = `kubectl kustomize` over the rendered files")
     print(f"\nmedian wall seconds of a fresh process ({args.runs} runs; kustomize {args.kustomize_runs}); "

@@ -140,6 +140,7 @@ def test_what_the_fast_path_does_not_cover_is_written_by_pyyaml():
     assert fast_yaml({"a\nb": 1}) is None
     assert fast_yaml({1: "a"}) is None
     assert fast_yaml({"t": (1, 2)}) is None
+    assert fast_yaml({"a": 1}) is not None and fast_yaml({type("Text", (str,), {})("a"): 1}) is None
     loop: dict = {"a": 1}
     loop["self"] = loop
     assert fast_yaml(loop) is None

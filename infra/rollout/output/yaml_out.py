@@ -78,7 +78,7 @@ _CONTROL_TABLE = {c: _escape_char(c) for c in range(0x80) if not 0x20 <= c <= 0x
 
 
 def _tag_of_plain(text: str) -> str:
-    """The tag PyYAML's resolver reads `text` as when it is written plain (1.1 core schema)."""
+    """The tag PyYAML's resolver reads `text` as when it is written plain (YAML 1.1 implicit types)."""
     resolvers = _Dumper.yaml_implicit_resolvers
     for tag, regexp in resolvers.get(text[0] if text else "", []) + resolvers.get(None, []):
         if regexp.match(text):
@@ -180,7 +180,7 @@ class _Scalar:
         self.style = _style(s)
         self.fits_until = sys.maxsize
         if self.style == "single" and "\n" in s:
-            self.text, self.fits_until = "", -1  # line breaks: _single_quoted writes it at each use
+            self.style, self.text, self.fits_until = "lines", "", -1  # _single_quoted writes it at each use
             return
         if self.style == "plain":
             self.text = s
@@ -211,7 +211,7 @@ class _Scalar:
     def at(self, s: str, column: int, indent: int) -> str:
         if column <= self.fits_until:
             return self.text
-        if not self.text:
+        if self.style == "lines":
             return _single_quoted(s, column, indent)
         first, last = self._edges()
         return _fold(self.text, column, indent, first, last, self.style == "double")
@@ -340,7 +340,7 @@ class _Document:
         prefix = newline if first_prefix is None else first_prefix
         inner = indent + INDENT
         for key, value in mapping.items():
-            key_text = keys.get(key) or _key_text(key)
+            key_text = (type(key) is str and keys.get(key)) or _key_text(key)  # a str subclass: PyYAML refuses it
             out.append(prefix + key_text)
             prefix = newline
             kind = type(value)

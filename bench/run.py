@@ -1,6 +1,6 @@
 """Run every benchmark and print their reports; exit 1 if any misses its target.
 
-Usage: .venv/bin/python bench/run.py
+Usage: .venv/bin/python bench/run.py  (after bash scripts/setup.sh --bench)
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["bench_plan.py", "bench_pulumi.py", "bench_alerts.py", "bench_gate.py"]
+SCRIPTS = ["bench_render.py", "bench_pulumi.py", "bench_alerts.py", "bench_gate.py"]
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,18 @@ def test_render_writes_one_file_per_resource_and_is_byte_identical_on_rerun(proj
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     on = next(d for d in read_documents(out) if d["kind"] == "Deployment" and d["metadata"]["name"] == "backend-on")
     assert on["spec"]["replicas"] == 5
+
+
+def test_a_rerender_rewrites_only_the_files_that_differ(project: Path, rollout, tmp_path: Path):
+    out = tmp_path / "rendered"
+    assert rollout("-C", project, "render", "prod", "--out", out).code == 0
+    kept, edited = out / "namespace--chat-prod.yaml", out / "deployment--backend-on.yaml"
+    os.utime(kept, (1_000_000_000, 1_000_000_000))
+    original = edited.read_bytes()
+    edited.write_bytes(original.replace(b"replicas:", b"replicas: 99\n  x:"))
+    assert rollout("-C", project, "render", "prod", "--out", out).code == 0
+    assert kept.stat().st_mtime == 1_000_000_000  # untouched: tools watching the folder see no change
+    assert edited.read_bytes() == original
 
 
 def test_promote_and_rollback_walk_the_ladder(project: Path, rollout):

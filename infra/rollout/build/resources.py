@@ -5,8 +5,6 @@ from typing import Any
 
 from rollout.build import cloudrun, kubernetes
 from rollout.build.cloud import is_cloud_resource
-from rollout.build.monitoring import build_monitoring
-from rollout.build.monitoring.cloudmonitoring import cloud_monitoring
 from rollout.core.ladder import StageState, resolve
 from rollout.spec.model import StackSettings
 
@@ -32,5 +30,19 @@ def kubernetes_manifests(manifests: list[Manifest]) -> list[Manifest]:
 
 def manifests_with_state(settings: StackSettings, stage: str | None = None) -> tuple[StageState, list[Manifest]]:
     state = resolve(settings, stage)
-    cluster = kubernetes.build(settings, state) + build_monitoring(settings) if settings.kubernetes_services else []
-    return state, cluster + cloudrun.build(settings, state) + cloud_monitoring(settings)
+    return state, stage_manifests(settings, state) + stack_manifests(settings)
+
+
+def stage_manifests(settings: StackSettings, state: StageState) -> list[Manifest]:
+    """What a stage can change: the workloads (replicas, flag values with the percentage strategy,
+    a Cloud Run load balancer's weights)."""
+    cluster = kubernetes.build(settings, state) if settings.kubernetes_services else []
+    return cluster + cloudrun.build(settings, state)
+
+
+def stack_manifests(settings: StackSettings) -> list[Manifest]:
+    """The same at every stage: monitoring (tests prove a promote changes none of it)."""
+    from rollout.build.monitoring import build_monitoring  # the Grafana SDK: only where dashboards are written
+    from rollout.build.monitoring.cloudmonitoring import cloud_monitoring
+
+    return (build_monitoring(settings) if settings.kubernetes_services else []) + cloud_monitoring(settings)

@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +74,8 @@ def _timeout_arg(text: str) -> float:
 
 
 def _time_arg(text: str | None) -> float | None:
+    from datetime import datetime
+
     if text is None:
         return None
     try:

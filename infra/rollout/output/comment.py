@@ -8,9 +8,12 @@ changed resources; the summaries (weights, restarts, scale order, refusals) are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rollout.errors import UsageError
-from rollout.output.plan import Plan, change_diff, change_list, plan_summary
+
+if TYPE_CHECKING:  # the CLI registers `review` on every command: the plan machinery loads only for it
+    from rollout.output.plan import Plan
 
 MARKER = "<!-- rollout-review -->"  # how the workflow finds its own comment to edit it
 GITHUB_LIMIT = 65_536
@@ -31,6 +34,8 @@ class StackReview:
 
 
 def stack_review(plan: Plan, full_plan: str, notes: list[str] | None = None, problem: str | None = None) -> StackReview:
+    from rollout.output.plan import change_diff, change_list, plan_summary
+
     return StackReview(
         stack=plan.stack, summary=plan_summary(plan), changes=change_list(plan),
         diffs=[change_diff(c) for c in plan.changes], notes=list(notes or []), problem=problem, full_plan=full_plan,

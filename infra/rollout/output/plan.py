@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollout.build.cloudrun import revisions_created
-from rollout.build.resources import Manifest, manifest_key, manifests_with_state
+from rollout.build.resources import Manifest, manifest_key, manifests_with_state, stage_manifests
 from rollout.build.ordering import scale_order
-from rollout.output.render import to_yaml
+from rollout.output.yaml_out import to_yaml
 from rollout.spec.model import StackSettings, Strategy
-from rollout.core.ladder import LB_WEIGHT_TOTAL, StageState, roll_order
+from rollout.core.ladder import LB_WEIGHT_TOTAL, StageState, resolve, roll_order
 
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 _SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "+-", DELETE: "-"}
@@ -93,19 +93,26 @@ def restarted_pods(changes: list[Change]) -> int:
 
 
 def build_plan(settings: StackSettings, to_stage: str, from_stage: str | None = None) -> Plan:
-    return build_plan_between(settings, from_stage or settings.stage, settings, to_stage)
+    """A move within one stack file: only what a stage can change is built and compared (monitoring
+    is the same at every stage, and the whole file was checked when it was read)."""
+    source, target = resolve(settings, from_stage or settings.stage), resolve(settings, to_stage)
+    changes = diff_manifests(stage_manifests(settings, source), stage_manifests(settings, target))
+    return _plan(settings, source, target, changes)
 
 
 def build_plan_between(before: StackSettings | None, from_stage: str, after: StackSettings, to_stage: str) -> Plan:
-    """The old stack file at its stage against the new one at its stage (the same file for promote/rollback).
-
-    No old file (a new stack) means nothing is deployed: every resource is created.
-    """
+    """The old stack file at its stage against the new one at its stage (a pull request may change
+    anything, monitoring included). No old file (a new stack) means nothing is deployed: every
+    resource is created."""
     source, old = manifests_with_state(before or after, from_stage)
     if before is None:
         old = []
     target, new = manifests_with_state(after, to_stage)
-    changes = diff_manifests(old, new)
+    return _plan(after, source, target, diff_manifests(old, new))
+
+
+def _plan(after: StackSettings, source: StageState, target: StageState, changes: list[Change]) -> Plan:
+    from_stage, to_stage = source.stage, target.stage
     ordered = scale_order(after, from_stage, to_stage) if from_stage in after.stage_names else {}
     return Plan(
         stack=after.stack, file=after.file, strategy=after.strategy, source=source, target=target,

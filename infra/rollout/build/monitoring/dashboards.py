@@ -28,6 +28,7 @@ from rollout.core.ladder import OFF, ON, tracks_of
 from rollout.spec.defaults import ERROR_RATE, LATENCY_P95
 from rollout.spec.model import AlertKind, Indicator, Service, StackSettings, Strategy, Unit
 from rollout.spec.quantity import whole_bytes
+from rollout.build.json_text import indented_json
 
 GRAFANA_VERSION = "10.1"  # the schema grafana-foundation-sdk==...!10.1.0 writes
 DATASOURCE_VAR = "datasource"
@@ -224,7 +225,7 @@ def dashboards(settings: StackSettings) -> dict[str, dict[str, Any]]:
 
 
 def dashboard_json(model: dict[str, Any]) -> str:
-    return json.dumps(model, indent=2, sort_keys=True) + "\n"
+    return indented_json(model) + "\n"  # json.dumps(model, indent=2, sort_keys=True), without its pure-Python path
 
 
 def dashboard_config_maps(settings: StackSettings) -> list[dict[str, Any]]:

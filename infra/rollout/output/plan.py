@@ -105,7 +105,7 @@ def build_plan_between(before: StackSettings | None, from_stage: str, after: Sta
         changes=tuple(changes), pods_restarted=restarted_pods(changes),
         # Only services on both sides have replicas to move (a pull request may add or remove one).
         scale_order={s: o for s, o in ordered.items() if s in source.splits and s in target.splits},
-        roll_order=tuple(roll_order(after, from_stage, to_stage) if from_stage in after.stage_names else after.services),
+        roll_order=tuple(roll_order(after, from_stage, to_stage)),
     )
 
 

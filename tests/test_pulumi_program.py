@@ -430,13 +430,14 @@ def test_a_deployed_stage_no_longer_on_the_ladder_orders_nothing(tmp_path):
     assert tracks_are_independent(run, "backend") and run.outputs["stage"] == "canary-25"
 
 
-def test_a_stale_previous_stage_in_the_stack_file_is_ignored(tmp_path):
-    """A hand edit or `git revert` leaves rollout:previousStage behind; what is deployed decides."""
+def test_a_stack_file_still_holding_previous_stage_stops_the_program_naming_the_key(tmp_path):
+    """Older versions wrote rollout:previousStage; what is deployed decides now, so the line must go."""
     text = PROD.read_text(encoding="utf-8").replace('rollout:stage: "off"', 'rollout:stage: "canary-25"\n  rollout:previousStage: "canary-50"')
     assert "rollout:previousStage" in text
-    run = run_stack_file(tmp_path, "prod", text, prod_secrets(), deployed={"stage": "canary-5"})
-    tracks = deployments_of(run, "backend")
-    assert tracks["on"] in run.by_urn()[tracks["off"]].dependencies, "canary-5 -> canary-25 grows the on track first"
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack_file(tmp_path, "prod", text, prod_secrets(), deployed={"stage": "canary-5"})
+    assert str(raised.value) == ("Pulumi.prod.yaml: rollout:previousStage: no longer used: `pulumi up` reads the deployed "
+                                 "stage from the stack's own outputs; delete this line")
 
 
 def test_preview_orders_the_same_way(tmp_path):

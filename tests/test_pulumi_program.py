@@ -309,11 +309,12 @@ def largest_wait(run: ProgramRun) -> int:
     return max(len(closure(urn, set())) for urn in by_urn)
 
 
-def test_ordering_edges_grow_linearly_with_services(tmp_path):
+@pytest.mark.parametrize("deployed,stage", [("canary-5", "canary-25"), ("canary-25", "canary-5")], ids=["promote", "rollback"])
+def test_ordering_edges_grow_linearly_with_services(tmp_path, deployed, stage):
     edges, waits = [], []
     for services in (4, 8, 12):
-        text = generate.generate_stack(services=services, flags=2, stage="canary-25")
-        run = run_stack_file(tmp_path / str(services), "bench", text, generate.secret_config(text), deployed={"stage": "canary-5"})
+        text = generate.generate_stack(services=services, flags=2, stage=stage)
+        run = run_stack_file(tmp_path / str(services), "bench", text, generate.secret_config(text), deployed={"stage": deployed})
         edges.append(dependency_edges(run))
         waits.append(largest_wait(run))
     assert edges[1] - edges[0] == edges[2] - edges[1] > 0, f"edges at 4, 8, 12 services: {edges}"

@@ -4,7 +4,8 @@
 
 No Pulumi CLI, plugin or cluster: the program runs in-process with pulumi.runtime.set_mocks,
 its config handed over as the Pulumi CLI does. Each generated stack moves canary-5 -> canary-25,
-so the scale-up-first order is in play. Targets (exit 1 when one is missed):
+so the scale-up-first order is in play, and the largest also rolls back canary-25 -> canary-5,
+services in reverse order. Targets (exit 1 when one is missed):
 - cost per resource flat from the shipped prod stack (28 resources) to ~2,000 resources: the
   largest stack's CPU ms/resource within 1.25x of the smallest's (CPU time: the program's own
   work, which other jobs on a shared machine barely change, unlike wall time);
@@ -92,6 +93,11 @@ def main() -> int:
         print(row(f"generated {services}x{args.flags} flags", "canary-25", count, seconds, cpu), flush=True)
         per_resource.append((count, cpu / count))
         at_200 = seconds if services == 200 else at_200
+    # A rollback applies the services in reverse: the same chain, walked the other way.
+    text = generate_stack(max(sizes), args.flags)
+    seconds, cpu, count = time_run("bench", text, secret_config(text), "canary-5", "canary-25", args.repeat)
+    print(row(f"generated {max(sizes)}x{args.flags} back", "canary-5", count, seconds, cpu), flush=True)
+    per_resource.append((count, cpu / count))
 
     fewest, most = min(count for count, _ in per_resource), max(count for count, _ in per_resource)
     ratio = min(c for n, c in per_resource if n == most) / min(c for n, c in per_resource if n == fewest)

@@ -50,6 +50,9 @@ MISTAKES = [
     ("stage weight replicas cannot express", "      replicas: 20\n      resources:\n        requests: {cpu: 250m",
      "      replicas: 10\n      resources:\n        requests: {cpu: 250m", ["canary-5", "backend", "10 replicas", "rollout:services.backend.replicas"]),
     ("broken YAML", "  rollout:app: chat", "  rollout:app: [chat", ["Pulumi.prod.yaml", "not valid YAML"]),
+    ("a previousStage line older versions wrote", 'rollout:stage: "off"', 'rollout:stage: "off"\n  rollout:previousStage: "off"',
+     ["Pulumi.prod.yaml: rollout:previousStage: no longer used", "`pulumi up` reads the deployed stage from the stack's own outputs",
+      "delete this line"]),
     ("secret env also in env", "        SESSION_SIGNING_KEY: sessionSigningKey", "        ENVIRONMENT: sessionSigningKey",
      ["rollout:services.backend.secretEnv.ENVIRONMENT", "also set in env"]),
     # Google Cloud

@@ -69,7 +69,7 @@ def test_every_key_of_the_schema_has_a_type_for_reading_it_back():
     ("stage", "off", "off"),  # never the boolean false
     ("app", "true", "true"),
     ("killSwitch", "5", "5"),
-    ("previousStage", "", None),  # a YAML null reaches the program as ""
+    ("killSwitch", "", None),  # a YAML null reaches the program as ""
     ("allowSkip", "true", True),
     ("allowSkip", "False", False),
     ("allowSkip", "yes", "yes"),  # left for the validator to refuse
@@ -95,11 +95,11 @@ def test_a_stage_named_like_a_number_stays_a_string(tmp_path):
 
 def test_the_harness_hands_values_over_as_the_pulumi_cli_does():
     config, secure = config_from_stack_file(
-        "config:\n  rollout:stage: off\n  rollout:allowSkip: false\n  rollout:previousStage:\n"
+        "config:\n  rollout:stage: off\n  rollout:allowSkip: false\n  rollout:killSwitch:\n"
         "  rollout:services: {b: {x: 1}, a: {y: true}}\n  rollout:key: {secure: v1:abc}\n"
     )
     assert config == {
-        "rollout:stage": "off", "rollout:allowSkip": "false", "rollout:previousStage": "",
+        "rollout:stage": "off", "rollout:allowSkip": "false", "rollout:killSwitch": "",
         "rollout:services": '{"a":{"y":true},"b":{"x":1}}',  # a Go map: keys sorted
     }
     assert secure == ["rollout:key"]
@@ -137,6 +137,7 @@ def test_keys_pulumi_config_supplies_from_elsewhere_count():
     ("rollout:weightTolerance: 1", "rollout:weightTolerance: 200"),
     ("      replicas: 20\n", "      replcas: 20\n"),
     ('rollout:stage: "off"', 'rollout:stage: "off"\n  rollout:stagee: canary-5'),  # an unknown rollout:* key
+    ('rollout:stage: "off"', 'rollout:stage: "off"\n  rollout:previousStage: canary-5'),  # a retired key
 ])
 def test_a_bad_value_reads_the_same_through_pulumi_config(tmp_path, old, new):
     path = edited(tmp_path, old, new)
@@ -152,6 +153,15 @@ def test_an_unknown_key_only_pulumi_config_has_is_refused_by_name():
     with pytest.raises(ConfigError) as raised:
         settings_through_pulumi(PROD, overrides={"rollout:replicas": "3"})  # e.g. pulumi up --config rollout:replicas=3
     assert str(raised.value).startswith("Pulumi.prod.yaml: rollout:replicas: unknown key; allowed: rollout:app, ")
+
+
+@pytest.mark.parametrize("value", ["canary-5", ""])
+def test_a_previous_stage_only_pulumi_config_passes_is_refused_by_name(value):
+    """e.g. a CI step still running `pulumi up --config rollout:previousStage=$(pulumi stack output stage)`."""
+    with pytest.raises(ConfigError) as raised:
+        settings_through_pulumi(PROD, overrides={"rollout:previousStage": value})
+    assert str(raised.value) == ("Pulumi.prod.yaml: rollout:previousStage: no longer used: `pulumi up` reads the "
+                                 "deployed stage from the stack's own outputs; delete this line")
 
 
 def test_a_bad_value_stops_the_program_with_the_same_message(tmp_path):

@@ -6,6 +6,7 @@ program the stack's config the way the Pulumi CLI does (harness/pulumi_config.py
 """
 from __future__ import annotations
 
+import dataclasses
 import graphlib
 import importlib.util
 import json
@@ -20,11 +21,13 @@ from pulumi.runtime import rpc
 from harness import gcp_provider
 from harness.mock_program import ProgramRun, project_copy, run_program, run_stack_file
 from harness.stacks import REPO_ROOT, SECRET_ANNOTATION, STACK_FILES, rendered, secret_values
-from rollout.build.ordering import layout, scale_order, scale_up_first, topological_order
+from rollout.build.ordering import layout, scale_order, scale_up_first, service_waits, topological_order
 from rollout.build.cloud import REFERENCE, is_cloud_resource
 from rollout.build.resources import build_manifests, kubernetes_manifests, manifest_key
 from rollout.core.ladder import resolve
+from rollout.output.plan import build_plan
 from rollout.output.render import render_documents
+from rollout.spec.model import RollbackOrder
 from rollout.spec.stack import load_stack
 
 SERVICE_TYPE = "rollout:index:Service"
@@ -229,35 +232,95 @@ def test_resources_ask_for_the_provider_pulumi_kubernetes_own_classes_ask_for(tm
 
 # -- one component per service, in roll order ------------------------------------------------
 
-def test_each_service_is_one_component_and_services_roll_in_declared_order(tmp_path):
+def test_each_service_is_one_component_and_waits_for_all_of_the_service_before_it(tmp_path):
     run = run_prod(tmp_path, "canary-25", "canary-5")
     order = list(load_stack(GKE).services)
     assert order == ["agent", "backend", "frontend"]
-    assert list(run.components) == order, "components are registered in roll order"
-    stack_urn = run.reads["rollout-deployed"].parent
+    reference = run.reads["rollout-deployed"]
+    stack_urn = reference.parent
     for earlier, later in zip([None, *order], order):
         component = run.components[later]
         assert component.type == SERVICE_TYPE and component.parent == stack_urn
-        waits = set(component.dependencies)
-        if earlier is None:
-            assert waits == set()
-            continue
-        assert waits == {r.urn for r in service_resources(run, earlier)}, f"{later} waits for all of {earlier}"
+        before = {r.urn for r in service_resources(run, earlier)} if earlier else set()
+        # The order is known once the deployed stage is read: the reference is the one other edge.
+        assert set(component.dependencies) == before | {reference.urn}, f"{later} waits for all of {earlier}"
         for resource in service_resources(run, later):
             assert resource.parent == component.urn
-            assert not set(resource.dependencies) & {r.urn for r in service_resources(run, earlier)}, "one edge per service"
+            assert not set(resource.dependencies) & before, "one edge per service"
     for resource in run.resources.values():
         if "app" not in resource.inputs["metadata"].get("labels", {}):
             assert resource.parent == stack_urn, f"{resource.name} is stack-wide and stays at the stack"
 
 
-def test_a_later_service_is_sent_to_the_engine_only_once_the_earlier_one_is_applied(tmp_path):
-    """Deployments take a while to roll out; nothing of the next service may start before."""
-    run = run_prod(tmp_path, "canary-25", "canary-5", delay=lambda typ, name: 0.03 if typ == DEPLOYMENT else 0)
-    order = list(load_stack(GKE).services)
+def applied_order(run: ProgramRun, services) -> list[str]:
+    """Services in the order their resources were sent to the engine."""
+    return sorted(services, key=lambda service: min(r.started for r in service_resources(run, service)))
+
+
+def assert_each_service_waits_for_the_one_before(run: ProgramRun, order: list[str]) -> None:
+    """Nothing of a service is sent before every resource of the service before it is applied."""
     for earlier, later in zip(order, order[1:]):
         applied = max(r.finished for r in service_resources(run, earlier))
-        assert min(r.started for r in service_resources(run, later)) > applied
+        assert min(r.started for r in service_resources(run, later)) > applied, f"{later} started before {earlier} was applied"
+        assert set(run.components[later].dependencies) >= {r.urn for r in service_resources(run, earlier)}
+
+
+SLOW_DEPLOYMENTS = {"delay": lambda typ, name: 0.02 if typ == DEPLOYMENT else 0}  # a provider waiting for a rollout
+
+
+@pytest.mark.parametrize("move,deployed,stage,order", [
+    ("promote", "canary-5", "canary-25", ["agent", "backend", "frontend"]),
+    ("rollback", "canary-25", "canary-5", ["frontend", "backend", "agent"]),
+    ("kill switch", "full", "off", ["frontend", "backend", "agent"]),
+    ("first deploy", None, "canary-25", ["agent", "backend", "frontend"]),  # nothing deployed: declared order
+    ("re-run", "canary-25", "canary-25", ["agent", "backend", "frontend"]),
+    ("renamed stage", "canary-10", "canary-5", ["agent", "backend", "frontend"]),  # no known direction
+])
+def test_prod_rolls_forward_provider_first_and_back_consumer_first(tmp_path, move, deployed, stage, order):
+    run = run_prod(tmp_path, stage, deployed, **SLOW_DEPLOYMENTS)
+    assert applied_order(run, order) == order, move
+    assert_each_service_waits_for_the_one_before(run, order)
+    assert run.components[order[0]].dependencies == [run.reads["rollout-deployed"].urn], f"{order[0]} waits for no service"
+
+
+def moves_of(settings) -> list[tuple[str, str | None, str]]:
+    """A promote, a rollback, the kill switch and a first deploy on the stack's own ladder."""
+    ladder = settings.stage_names
+    return [("promote", ladder[0], ladder[1]), ("rollback", ladder[-1], ladder[-2]),
+            ("kill switch", ladder[-1], settings.kill_switch), ("first deploy", None, ladder[-1])]
+
+
+# Stacks whose services all run on Kubernetes; Cloud Run services are registered after them.
+KUBERNETES_STACK_FILES = [p for p in STACK_FILES if not load_stack(p).cloud_run_services]
+
+
+@pytest.mark.parametrize("stack_file", KUBERNETES_STACK_FILES, ids=lambda p: p.name)
+def test_every_stack_applies_services_in_the_order_rollout_plan_shows(tmp_path, stack_file):
+    settings = load_stack(stack_file)
+    declared = list(settings.services)
+    for move, deployed, stage in moves_of(settings):
+        backward = deployed is not None and settings.index_of(stage) < settings.index_of(deployed)
+        expected = declared[::-1] if backward and settings.rollback_order == "reverse" else declared
+        run = run_stack_file(
+            tmp_path / move, settings.stack, stack_file.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
+            overrides={"rollout:stage": stage}, deployed={"stage": deployed} if deployed else None, **SLOW_DEPLOYMENTS,
+        )
+        assert applied_order(run, declared) == expected, f"{stack_file.name} {move}"
+        assert_each_service_waits_for_the_one_before(run, expected)
+        assert list(build_plan(settings, stage, deployed).roll_order) == expected, f"rollout plan shows the {move} order"
+
+
+def test_a_stack_that_rolls_back_in_declared_order_keeps_it(tmp_path):
+    path = REPO_ROOT / "tests" / "apps" / "Pulumi.pipeline.yaml"
+    settings = load_stack(path)
+    assert settings.rollback_order == "declared" and list(settings.services) == ["ingest", "process", "publish"]
+    for deployed, stage in (("all", "half"), ("all", "none"), ("none", "all")):
+        run = run_stack_file(
+            tmp_path / stage, "pipeline", path.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
+            overrides={"rollout:stage": stage}, deployed={"stage": deployed}, **SLOW_DEPLOYMENTS,
+        )
+        assert applied_order(run, settings.services) == ["ingest", "process", "publish"], f"{deployed} -> {stage}"
+        assert_each_service_waits_for_the_one_before(run, ["ingest", "process", "publish"])
 
 
 def test_everything_waits_for_the_namespace_and_deployments_for_their_config(tmp_path):
@@ -296,11 +359,12 @@ def largest_wait(run: ProgramRun) -> int:
     return max(len(closure(urn, set())) for urn in by_urn)
 
 
-def test_ordering_edges_grow_linearly_with_services(tmp_path):
+@pytest.mark.parametrize("deployed,stage", [("canary-5", "canary-25"), ("canary-25", "canary-5")], ids=["promote", "rollback"])
+def test_ordering_edges_grow_linearly_with_services(tmp_path, deployed, stage):
     edges, waits = [], []
     for services in (4, 8, 12):
-        text = generate.generate_stack(services=services, flags=2, stage="canary-25")
-        run = run_stack_file(tmp_path / str(services), "bench", text, generate.secret_config(text), deployed={"stage": "canary-5"})
+        text = generate.generate_stack(services=services, flags=2, stage=stage)
+        run = run_stack_file(tmp_path / str(services), "bench", text, generate.secret_config(text), deployed={"stage": deployed})
         edges.append(dependency_edges(run))
         waits.append(largest_wait(run))
     assert edges[1] - edges[0] == edges[2] - edges[1] > 0, f"edges at 4, 8, 12 services: {edges}"
@@ -314,6 +378,28 @@ def test_a_resource_reading_a_later_services_config_is_refused():
     agent["spec"]["template"]["spec"]["containers"][0]["envFrom"].append({"secretRef": {"name": "backend-secrets"}})
     with pytest.raises(ValueError, match="Deployment/chat-prod/agent reads Secret/chat-prod/backend-secrets, which is registered later"):
         layout(settings, manifests)
+
+
+def reading(manifests: list[dict], deployment: str, secret: str) -> list[dict]:
+    """The manifests with one Deployment's pods also reading another service's Secret."""
+    reader = next(m for m in manifests if m["kind"] == "Deployment" and m["metadata"]["name"] == deployment)
+    reader["spec"]["template"]["spec"]["containers"][0]["envFrom"].append({"secretRef": {"name": secret}})
+    return manifests
+
+
+def test_a_resource_reading_an_earlier_services_config_is_refused_when_rollbacks_reverse_the_order():
+    """frontend first on a rollback would wait for backend's Secret while backend waits for frontend."""
+    settings = load_stack(GKE)
+    assert settings.rollback_order == "reverse"
+    with pytest.raises(ValueError, match="frontend-off reads Secret/chat-prod/backend-secrets of an earlier service, "
+                                         "which a move toward the kill switch applies later"):
+        layout(settings, reading(kubernetes_manifests(build_manifests(settings)), "frontend-off", "backend-secrets"))
+
+
+def test_a_resource_may_read_an_earlier_services_config_when_rollbacks_keep_the_declared_order():
+    settings = dataclasses.replace(load_stack(GKE), rollback_order=RollbackOrder.DECLARED)
+    plan = layout(settings, reading(kubernetes_manifests(build_manifests(settings)), "frontend-off", "backend-secrets"))
+    assert ("Secret", "chat-prod", "backend-secrets") in plan.waits_for[("Deployment", "chat-prod", "frontend-off")]
 
 
 # -- no resource is replaced by the move under components ------------------------------------
@@ -396,13 +482,14 @@ def test_a_deployed_stage_no_longer_on_the_ladder_orders_nothing(tmp_path):
     assert tracks_are_independent(run, "backend") and run.outputs["stage"] == "canary-25"
 
 
-def test_a_stale_previous_stage_in_the_stack_file_is_ignored(tmp_path):
-    """A hand edit or `git revert` leaves rollout:previousStage behind; what is deployed decides."""
+def test_a_stack_file_still_holding_previous_stage_stops_the_program_naming_the_key(tmp_path):
+    """Older versions wrote rollout:previousStage; what is deployed decides now, so the line must go."""
     text = PROD.read_text(encoding="utf-8").replace('rollout:stage: "off"', 'rollout:stage: "canary-25"\n  rollout:previousStage: "canary-50"')
     assert "rollout:previousStage" in text
-    run = run_stack_file(tmp_path, "prod", text, prod_secrets(), deployed={"stage": "canary-5"})
-    tracks = deployments_of(run, "backend")
-    assert tracks["on"] in run.by_urn()[tracks["off"]].dependencies, "canary-5 -> canary-25 grows the on track first"
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack_file(tmp_path, "prod", text, prod_secrets(), deployed={"stage": "canary-5"})
+    assert str(raised.value) == ("Pulumi.prod.yaml: rollout:previousStage: no longer used: `pulumi up` reads the deployed "
+                                 "stage from the stack's own outputs; delete this line")
 
 
 def test_preview_orders_the_same_way(tmp_path):
@@ -410,6 +497,8 @@ def test_preview_orders_the_same_way(tmp_path):
     tracks = deployments_of(run, "backend")
     assert tracks["on"] in run.by_urn()[tracks["off"]].dependencies
     assert list(run.components) == ["agent", "backend", "frontend"]
+    back = run_prod(tmp_path / "back", "canary-5", "canary-25", preview=True, **SLOW_DEPLOYMENTS)
+    assert applied_order(back, ["agent", "backend", "frontend"]) == ["frontend", "backend", "agent"]
 
 
 @pytest.mark.parametrize("stack_file,stage", stack_cases(), ids=lambda v: getattr(v, "name", v))
@@ -421,6 +510,9 @@ def test_dependencies_have_no_cycle_from_any_deployed_stage(stack_file, stage):
         deps = {key: set(waits) for key, waits in plan.waits_for.items()}
         for shrinking, growing in scale_up_first(settings, plan, deployed, stage).items():
             deps[shrinking].add(growing)
+        for service, before in service_waits(settings, plan, deployed, stage).items():
+            for key in plan.services[service]:  # through its component, every key waits for the service before
+                deps[key].update(plan.services[before])
         order = list(graphlib.TopologicalSorter(deps).static_order())  # raises CycleError on a cycle
         assert set(order) == {manifest_key(m) for m in manifests}
 

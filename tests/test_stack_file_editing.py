@@ -23,36 +23,34 @@ def changed_lines(before: str, after: str) -> list[str]:
             if l[:1] in "+-" and not l.startswith(("+++", "---"))]
 
 
-def test_promote_changes_only_the_stage_lines_and_keeps_every_comment(project: Path, rollout):
+def test_promote_changes_only_the_stage_line_and_keeps_every_comment(project: Path, rollout):
     path = project / "Pulumi.prod.yaml"
     before = path.read_text()
     assert rollout("-C", project, "promote", "prod").code == 0
     after = path.read_text()
-    assert changed_lines(before, after) == [
-        '-  rollout:stage: "off"', '+  rollout:stage: "canary-5"', '+  rollout:previousStage: "off"',
-    ]
+    assert changed_lines(before, after) == ['-  rollout:stage: "off"', '+  rollout:stage: "canary-5"']
     assert [l for l in before.splitlines() if l.lstrip().startswith("#")] == \
            [l for l in after.splitlines() if l.lstrip().startswith("#")]
     doc_before, doc_after = YAML(typ="safe").load(before), YAML(typ="safe").load(after)
-    doc_before["config"].update({"rollout:stage": "canary-5", "rollout:previousStage": "off"})
+    doc_before["config"]["rollout:stage"] = "canary-5"
     assert doc_after == doc_before
 
 
-def test_a_second_promote_updates_previous_stage_in_place(project: Path, rollout):
+def test_each_move_changes_exactly_one_line_and_a_rollback_restores_the_file_byte_for_byte(project: Path, rollout):
     path = project / "Pulumi.prod.yaml"
-    rollout("-C", project, "promote", "prod")
-    before = path.read_text()
-    assert rollout("-C", project, "promote", "prod").code == 0
-    assert changed_lines(before, path.read_text()) == [
-        '-  rollout:stage: "canary-5"', '-  rollout:previousStage: "off"',
-        '+  rollout:stage: "canary-25"', '+  rollout:previousStage: "canary-5"',
-    ]
+    original = path.read_bytes()
+    for command in (["promote", "prod"], ["promote", "prod"], ["rollback", "prod"], ["rollback", "prod", "--kill-switch"]):
+        before = path.read_text()
+        assert rollout("-C", project, *command).code == 0
+        changed = changed_lines(before, path.read_text())
+        assert len(changed) == 2 and all("rollout:stage: " in line for line in changed), (command, changed)
+    assert path.read_bytes() == original
 
 
 def test_unquoted_values_stay_unquoted_and_yaml_1_1_words_get_quotes():
     text = "config:\n  rollout:stage: canary-5   # keep me\n  other:key: 1\n"
-    assert with_stage(text, "canary-25", None) == "config:\n  rollout:stage: canary-25   # keep me\n  other:key: 1\n"
-    assert 'rollout:stage: "off"   # keep me' in with_stage(text, "off", None)
+    assert with_stage(text, "canary-25") == "config:\n  rollout:stage: canary-25   # keep me\n  other:key: 1\n"
+    assert 'rollout:stage: "off"   # keep me' in with_stage(text, "off")
 
 
 def test_the_write_keeps_the_file_mode_and_leaves_no_temporary_file(project: Path, rollout):
@@ -85,16 +83,41 @@ def test_a_stage_key_in_another_mapping_is_left_alone(tmp_path: Path):
     # A second, nested `rollout:stage:` line earlier in the file: only config's is the stage.
     path.write_text("notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: a\n")
     set_stage(path, "b", "a")
-    assert path.read_text() == "notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: b\n  rollout:previousStage: a\n"
+    assert path.read_text() == "notes:\n  rollout:stage: draft\nconfig:\n  rollout:stage: b\n"
 
 
 def test_an_edit_that_would_touch_another_key_is_refused():
     before = "config:\n  rollout:stage: a\n  other: 1\n"
     with pytest.raises(RolloutError, match="would also change other.*nothing written"):
-        verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 2\n", "b", None)
-    with pytest.raises(RolloutError, match="outside config.*nothing written"):
-        verify_only_stage_changed(before, before.replace("config:", "extra: 1\nconfig:").replace(": a", ": b"), "b", None)
-    verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 1\n", "b", None)
+        verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 2\n", "b")
+    with pytest.raises(RolloutError, match="would also change rollout:previousStage.*nothing written"):
+        verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 1\n  rollout:previousStage: a\n", "b")
+    verify_only_stage_changed(before, "config:\n  rollout:stage: b\n  other: 1\n", "b")
+
+
+@pytest.mark.parametrize("after", [
+    "config:\n  rollout:stage: b\n  other: 1\n\n",  # a line added, the same document
+    "config:\n  rollout:stage: b\n  other:   1\n",  # a second line rewritten, the same document
+    "config:\n  rollout:stage:\n    b\n  other: 1\n",  # the value moved to a line of its own
+])
+def test_an_edit_that_changes_more_than_the_stage_line_is_refused_even_when_the_values_agree(after):
+    with pytest.raises(RolloutError, match="rollout:stage: editing it would change more than its own line; nothing written"):
+        verify_only_stage_changed("config:\n  rollout:stage: a\n  other: 1\n", after, "b")
+
+
+@pytest.mark.parametrize("command", [["promote", "prod"], ["rollback", "prod"], ["rollback", "prod", "--kill-switch"]])
+def test_a_stack_file_that_still_holds_previous_stage_is_refused_naming_the_key(project: Path, rollout, command):
+    """Earlier versions wrote rollout:previousStage; a move refuses the file, before the ledger, until it is deleted."""
+    path = project / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace('  rollout:stage: "off"\n', '  rollout:stage: canary-25\n  rollout:previousStage: canary-5\n'))
+    before = path.read_bytes()
+    result = rollout("-C", project, *command)
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert result.err == ("rollout: error: Pulumi.prod.yaml: rollout:previousStage: no longer used: `pulumi up` reads the "
+                          "deployed stage from the stack's own outputs; delete this line\n")
+    assert path.read_bytes() == before and not (project / "ledger").exists()
+    path.write_text(path.read_text().replace("  rollout:previousStage: canary-5\n", ""))
+    assert rollout("-C", project, *command).code == 0, "deleting the line is all it takes"
 
 
 # -- the file is kept as the user keeps it ----------------------------------------------
@@ -130,11 +153,7 @@ EDITABLE_FORMS = {
     "with a comment": ('  rollout:stage: "off"   # where prod is\n',),
     "with a tag": ("  rollout:stage: !!str off\n",),
     "a quoted key": ('  "rollout:stage": "off"\n',),
-    "an anchor previousStage aliases": ('  rollout:stage: &now "off"\n  rollout:previousStage: *now\n',),
-    "an empty previousStage": ('  rollout:stage: "off"\n  rollout:previousStage:\n',),
-    "an empty previousStage with a comment": ('  rollout:stage: "off"\n  rollout:previousStage:   # none yet\n',),
-    "a previousStage of ~": ('  rollout:previousStage: ~\n  rollout:stage: "off"\n',),
-    'a previousStage of ""': ('  rollout:stage: "off"\n  rollout:previousStage: ""\n',),
+    "an anchor nothing aliases": ('  rollout:stage: &now "off"\n',),
     "an alias of the ladder's first name": ("", ('    - name: "off"', '    - name: &first "off"'),
                                             ("  # Services roll", "  rollout:stage: *first\n  # Services roll")),
 }
@@ -147,15 +166,10 @@ def test_a_stage_written_in_any_form_a_person_uses_is_edited_exactly(project: Pa
     before_text, before = path.read_text(), config_of(path)
     result = rollout("-C", project, "promote", "prod")
     assert result.code == 0, result.err
-    after = config_of(path)
-    assert (after["rollout:stage"], after["rollout:previousStage"]) == ("canary-5", "off")
-    unchanged = {k for k in before if k not in ("rollout:stage", "rollout:previousStage")}
-    assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged} and set(after) == unchanged | {
-        "rollout:stage", "rollout:previousStage"}
-    changed = changed_lines(before_text, path.read_text())
-    assert all("rollout:stage" in line or "rollout:previousStage" in line or line[1:].strip(" '\"") in ("off", "canary-5")
-               for line in changed), changed
-    assert rollout("-C", project, "promote", "prod").code == 0 and config_of(path)["rollout:previousStage"] == "canary-5"
+    assert config_of(path) == {**before, "rollout:stage": "canary-5"}
+    removed, added = changed_lines(before_text, path.read_text())
+    assert removed.startswith("-") and added.startswith("+") and "canary-5" in added, "exactly one line changes"
+    assert rollout("-C", project, "promote", "prod").code == 0 and config_of(path)["rollout:stage"] == "canary-25"
 
 
 def test_a_flow_mapping_stack_file_is_edited_inside_its_braces(project: Path, rollout):
@@ -166,8 +180,8 @@ def test_a_flow_mapping_stack_file_is_edited_inside_its_braces(project: Path, ro
     path.write_text("config: " + json.dumps(config) + "\n")  # JSON is YAML: one flow mapping
     assert rollout("-C", project, "promote", "prod").code == 0
     text = path.read_text()
-    assert text.count("\n") == 1 and '"rollout:stage": "canary-5", "rollout:previousStage": "off"' in text
-    assert config_of(path) == {**config, "rollout:stage": "canary-5", "rollout:previousStage": "off"}
+    assert text.count("\n") == 1 and '"rollout:stage": "canary-5",' in text
+    assert config_of(path) == {**config, "rollout:stage": "canary-5"}
 
 
 REFUSED_FORMS = {
@@ -194,8 +208,8 @@ def test_crlf_files_stay_crlf(project: Path, rollout):
     assert rollout("-C", project, "promote", "prod").code == 0
     assert rollout("-C", project, "promote", "prod").code == 0
     data = path.read_bytes()
-    assert data.count(b"\r\n") == lines + 1 and data.count(b"\n") == data.count(b"\r\n")
-    assert b'  rollout:stage: "canary-25"\r\n  rollout:previousStage: "canary-5"\r\n' in data
+    assert data.count(b"\r\n") == lines and data.count(b"\n") == data.count(b"\r\n")
+    assert b'\r\n  rollout:stage: "canary-25"\r\n' in data
 
 
 def test_a_symlinked_stack_file_has_its_target_edited_and_the_link_kept(tmp_path: Path, rollout):
@@ -257,17 +271,12 @@ VALUE_FORMS = {
 @st.composite
 def stack_texts(draw):
     indent = " " * draw(st.sampled_from([2, 4]))
-    stage, previous = draw(st.sampled_from(LADDER)), draw(st.one_of(st.none(), st.sampled_from(LADDER)))
+    stage = draw(st.sampled_from(LADDER))
     key = draw(st.sampled_from(["rollout:stage", '"rollout:stage"', "'rollout:stage'"]))
     form = draw(st.sampled_from(list(VALUE_FORMS)))
     comment = draw(st.sampled_from(["", "  # here"])) if form not in ("literal", "folded") else ""
-    lines = [f"{indent}rollout:app: chat", f"{indent}{key}:{VALUE_FORMS[form](stage, indent)}{comment}"]
-    if previous is not None:
-        lines.insert(draw(st.integers(0, 2)), f"{indent}rollout:previousStage:"
-                     + VALUE_FORMS[draw(st.sampled_from(list(VALUE_FORMS)))](previous, indent))
-    elif draw(st.booleans()):  # written, but with no stage in it yet
-        lines.insert(draw(st.integers(0, 2)), f"{indent}rollout:previousStage:"
-                     + draw(st.sampled_from(["", " ~", ' ""', " ''", "   # none yet"])))
+    lines = [f"{indent}rollout:app: chat", f"{indent}rollout:killSwitch: 'off'"]
+    lines.insert(draw(st.integers(0, 2)), f"{indent}{key}:{VALUE_FORMS[form](stage, indent)}{comment}")
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     text = "\n".join(["# a stack", "config:", *lines, "other: {a: 1}"]) + draw(st.sampled_from(["", "\n"]))
     text = text.replace("\n", newline)
@@ -276,16 +285,19 @@ def stack_texts(draw):
 
 @settings(max_examples=300, deadline=None)
 @given(stack_texts(), st.sampled_from(LADDER))
-def test_any_supported_form_is_edited_to_exactly_the_new_stages(case, target):
+def test_any_supported_form_is_edited_to_exactly_the_new_stage_on_one_line(case, target):
     from rollout.spec.yaml12 import load_yaml
 
     text, newline = case
     before = load_yaml(text)
     current = before["config"]["rollout:stage"]
-    after_text = with_stage(text, target, current)
+    after_text = with_stage(text, target)
     after = load_yaml(after_text)
-    assert after == {**before, "config": {**before["config"], "rollout:stage": target, "rollout:previousStage": current}}
-    verify_only_stage_changed(text, after_text, target, current)
+    assert after == {**before, "config": {**before["config"], "rollout:stage": target}}
+    verify_only_stage_changed(text, after_text, target)
+    old_lines, new_lines = text.splitlines(keepends=True), after_text.splitlines(keepends=True)
+    assert len(new_lines) == len(old_lines), "no line added or removed"
+    assert sum(a != b for a, b in zip(old_lines, new_lines)) == (target != current), "exactly the stage's line changes"
     if newline == "\r\n":
         assert after_text.count("\n") == after_text.count("\r\n")
-    assert with_stage(after_text, current, target).count(newline) == after_text.count(newline)  # no line added twice
+    assert load_yaml(with_stage(after_text, current)) == before, "and moving back restores the document"

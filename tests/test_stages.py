@@ -131,10 +131,15 @@ def test_percentage_strategy_keeps_one_track_and_reports_the_requested_weight():
     assert resolve(settings, "s5").weights() == {"api": {"requested": 5, "effective": 5}}  # worker has no flags
 
 
-def test_an_empty_previous_stage_means_unknown_as_on_a_first_deploy():
+@pytest.mark.parametrize("value", ["s0", "s50", "", None])
+def test_a_previous_stage_key_is_refused_by_name_whatever_it_holds(value):
+    """Older versions wrote rollout:previousStage; nothing reads it now, so keeping it would mislead."""
     doc = stack("- {name: s0, weight: 0}\n- {name: s50, weight: 50}")
-    doc["config"]["rollout:previousStage"] = ""
-    assert parse_stack(doc, "p", "f").previous_stage is None
+    doc["config"]["rollout:previousStage"] = value
+    with pytest.raises(UsageError) as refused:
+        parse_stack(doc, "p", "Pulumi.p.yaml")
+    assert str(refused.value) == ("Pulumi.p.yaml: rollout:previousStage: no longer used: `pulumi up` reads the deployed "
+                                  "stage from the stack's own outputs; delete this line")
 
 
 def test_a_weight_exactly_at_the_tolerance_is_accepted_and_a_hair_more_is_not():

@@ -24,13 +24,16 @@ def records(path: Path) -> list[dict]:
 
 def test_watch_rolls_back_one_stage_on_red(tmp_path, prom, rollout):
     path = scenario_project(tmp_path, "red", soaked_since=prom.now - SOAKED)
+    before = path.read_text().splitlines()
     result = rollout("watch", path, "--prometheus", prom.url, "--for", "3s", "--interval", "1s")
     assert result.code == 4, result.out + result.err
     assert "[" in result.out and "canary-25: RED" in result.out  # the progress line
     assert "rolled back prod: canary-25 -> canary-5" in result.out
     assert "pulumi up --stack prod" in result.out
-    settings = load_stack(path)
-    assert (settings.stage, settings.previous_stage) == ("canary-5", "canary-25")
+    assert load_stack(path).stage == "canary-5"
+    after = path.read_text().splitlines()
+    assert [(a, b) for a, b in zip(before, after) if a != b] == [("  rollout:stage: canary-25", "  rollout:stage: canary-5")]
+    assert len(after) == len(before), "the rollback changes the stage line and adds none"
     last = records(path)[-1]
     assert (last["action"], last["from"], last["to"], last["verdict"]) == ("rollback", "canary-25", "canary-5", "RED")
     assert last["values"]["backend.errorRate"]["on"] == pytest.approx(3.0, rel=1e-3)

@@ -4,9 +4,11 @@ The Pulumi program turns a `Layout` into one ComponentResource per service and `
 `rollout plan` reads `scale_order`. Nothing here goes into the manifests.
 
 - Stack-wide resources (namespace, alert rules, routing, dashboards) belong to no service.
-- Each declared service's resources form one group. Groups roll in declared order, each group
-  waiting for the whole group before it: edges grow linearly with services, and nothing waits,
-  even indirectly, on more than the service before it.
+- Each declared service's resources form one group. Groups roll in core.ladder.roll_order from
+  the deployed stage (declared order forward, reversed toward the kill switch unless
+  rollout:rollbackOrder says declared), each group waiting for the whole group before it in that
+  order: edges grow linearly with services, and nothing waits, even indirectly, on more than the
+  service before it. Either order is a chain, so no cycle.
 - Inside a group, everything waits for the namespace and a Deployment for the ConfigMaps and
   Secrets its pods read; the track that grows scales up before the one that shrinks.
 """
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from rollout.build.resources import manifest_key
-from rollout.spec.model import StackSettings
-from rollout.core.ladder import resolve
+from rollout.spec.model import RollbackOrder, StackSettings
+from rollout.core.ladder import resolve, roll_order
 from rollout.build.kubernetes import APP_LABEL, TRACK_LABEL
 
 Key = tuple[str, str, str]  # (kind, namespace, name), as manifest_key
@@ -33,7 +35,7 @@ class Layout:
     """
 
     stack_wide: tuple[Key, ...]  # belongs to no service
-    services: Mapping[str, tuple[Key, ...]]  # declared roll order -> the service's keys
+    services: Mapping[str, tuple[Key, ...]]  # service, in declared order -> its keys
     waits_for: Mapping[Key, tuple[Key, ...]]  # namespace and env sources, each tuple sorted
     deployments: Mapping[str, Mapping[str, Key]]  # service -> track label -> its Deployment
 
@@ -67,7 +69,7 @@ def layout(settings: StackSettings, manifests: list[Manifest]) -> Layout:
     groups = _group_by_service(settings, manifests)
     grouped = {key: service for service, members in groups.items() for key in members}
     ranks = {None: 0, **{service: i for i, service in enumerate(settings.services, 1)}}
-    _refuse_waits_on_later_groups({key: ranks[grouped.get(key)] for key in keys}, waits)
+    _refuse_waits_against_the_roll_order(settings, {key: ranks[grouped.get(key)] for key in keys}, waits)
     # Ranked, every key waits only for keys of its own group or of groups registered before it.
     order = topological_order(dict(sorted(waits.items(), key=lambda item: ranks[grouped.get(item[0])])))
     members_in_order: dict[str | None, list[Key]] = {None: [], **{service: [] for service in groups}}
@@ -99,6 +101,13 @@ def scale_up_first(settings: StackSettings, plan: Layout, deployed_stage: str | 
     return edges
 
 
+def service_waits(settings: StackSettings, plan: Layout, deployed_stage: str | None, stage: str) -> dict[str, str]:
+    """Service -> the service applied just before it, which it waits for: a chain in roll_order
+    from the deployed stage (declared order when nothing known is deployed)."""
+    applied = [service for service in roll_order(settings, deployed_stage, stage) if service in plan.services]
+    return dict(zip(applied[1:], applied))
+
+
 def topological_order(deps: Mapping[Key, Iterable[Key]]) -> list[Key]:
     """Keys with every dependency before its dependents, else in the order given; raises ValueError on a cycle."""
     done: set[Key] = set()
@@ -122,12 +131,21 @@ def topological_order(deps: Mapping[Key, Iterable[Key]]) -> list[Key]:
     return out
 
 
-def _refuse_waits_on_later_groups(rank: Mapping[Key, int], waits: Mapping[Key, tuple[Key, ...]]) -> None:
-    """Waiting for a resource that is registered later would wait in a circle with the roll order."""
+def _refuse_waits_against_the_roll_order(settings: StackSettings, rank: Mapping[Key, int],
+                                         waits: Mapping[Key, tuple[Key, ...]]) -> None:
+    """Waiting for a service applied after one's own would wait in a circle with the roll order:
+    a later service always, an earlier one on a move toward the kill switch that reverses the order."""
+    reversible = settings.rollback_order is RollbackOrder.REVERSE and len(settings.services) > 1
     for key, deps in waits.items():
         for dep in deps:
             if rank[dep] > rank[key]:
                 raise ValueError(f"{'/'.join(key)} reads {'/'.join(dep)}, which is registered later (a later service)")
+            if reversible and 0 < rank[dep] < rank[key]:
+                raise ValueError(
+                    f"{'/'.join(key)} reads {'/'.join(dep)} of an earlier service, which a move toward the kill "
+                    "switch applies later (services roll back in reverse order); a service may read only its "
+                    "own and stack-wide resources unless rollout:rollbackOrder is declared"
+                )
 
 
 def _group_by_service(settings: StackSettings, manifests: Iterable[Manifest]) -> dict[str, list[Key]]:

@@ -168,10 +168,13 @@ def _clean(value: float) -> float | int:
     return int(rounded) if rounded == int(rounded) else rounded
 
 
-def roll_order(settings: StackSettings, from_stage: str, to_stage: str) -> list[str]:
+def roll_order(settings: StackSettings, from_stage: str | None, to_stage: str) -> list[str]:
     """Services in the order a move applies them: declared order forward (provider before consumer);
-    toward the kill switch the consumer stops first (reverse) unless rollout:rollbackOrder says declared."""
+    toward the kill switch the consumer stops first (reverse) unless rollout:rollbackOrder says declared.
+    A move from nothing known (a first deploy, a stage no longer on the ladder) has no direction: declared."""
     declared = list(settings.services)
+    if from_stage not in settings.stage_names:
+        return declared
     backward = settings.index_of(to_stage) < settings.index_of(from_stage)
     if backward and settings.rollback_order is RollbackOrder.REVERSE:
         return declared[::-1]

@@ -80,7 +80,7 @@ def move(path: Path, stack: str, action: str, choose: Chooser, *, command: str,
         if target is None:
             return None
         transition = prepare(settings, action, target)
-        edit = prepare_stage_edit(path, target, settings.stage)  # forms that cannot be edited stop here
+        edit = prepare_stage_edit(path, target, current=settings.stage)  # forms that cannot be edited stop here
         ledger = open_ledger(settings.gates.ledger, path)
         records = ledger.records(settings.stack)
         origin = str(path.resolve())

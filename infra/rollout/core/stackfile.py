@@ -2,9 +2,9 @@
 
 The value is found with the YAML parser's own positions, so every way a person writes it is
 either edited exactly (plain, quoted, on the next line, a one-line block scalar, inside a flow
-mapping, an alias, an anchor only previousStage aliases) or refused with exit 2 before anything
-is written. CRLF stays CRLF; a symlinked stack file has its target replaced and the link kept;
-mode and owner are kept; a read-only stack file is refused.
+mapping, an alias) or refused with exit 2 before anything is written. Only that one value
+changes: no line is added or removed. CRLF stays CRLF; a symlinked stack file has its target
+replaced and the link kept; mode and owner are kept; a read-only stack file is refused.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from rollout.core.checkpoints import checkpoint
 from rollout.errors import ConfigError, RolloutError, UsageError
 from rollout.spec.yaml12 import YAMLError, load_yaml
 
-STAGE_KEY, PREVIOUS_KEY = "rollout:stage", "rollout:previousStage"
+STAGE_KEY = "rollout:stage"
 TEMP_SUFFIX = ".rollout-tmp"  # `.Pulumi.prod.yaml.<random>.rollout-tmp`, removed by the next move if left behind
 
 # YAML 1.1 readers take these as booleans or null; quote them so every tool reads text.
@@ -80,22 +80,25 @@ def _entries(events: list[Event], i: int) -> list[tuple[Event, int]]:
     return out
 
 
-def _find_config(events: list[Event], file: str) -> tuple[MappingStartEvent, dict[str, _Value]]:
+def _find_stage(events: list[Event], file: str) -> _Value:
+    """rollout:stage under config:, as the parser read it."""
     if len(events) < 3 or not isinstance(events[2], MappingStartEvent):
         raise ConfigError(file, "(file)", "is not a mapping with a config: section; nothing written")
     for key, value_at in _entries(events, 2):
         if isinstance(key, ScalarEvent) and key.value == "config" and isinstance(events[value_at], MappingStartEvent):
-            found: dict[str, _Value] = {}
+            found: _Value | None = None
             for inner, at in _entries(events, value_at):
-                if isinstance(inner, ScalarEvent) and inner.value in (STAGE_KEY, PREVIOUS_KEY):
-                    if inner.value in found:
-                        raise ConfigError(file, inner.value, f"appears twice under config: (lines "
-                                          f"{found[inner.value].key.start_mark.line + 1} and {inner.start_mark.line + 1}); "
+                if isinstance(inner, ScalarEvent) and inner.value == STAGE_KEY:
+                    if found is not None:
+                        raise ConfigError(file, STAGE_KEY, f"appears twice under config: (lines "
+                                          f"{found.key.start_mark.line + 1} and {inner.start_mark.line + 1}); "
                                           "keep one; nothing written")
                     if not isinstance(events[at], (ScalarEvent, AliasEvent)):
-                        raise ConfigError(file, inner.value, "must be a stage name, not a list or mapping; nothing written")
-                    found[inner.value] = _Value(inner, events[at])
-            return events[value_at], found
+                        raise ConfigError(file, STAGE_KEY, "must be a stage name, not a list or mapping; nothing written")
+                    found = _Value(inner, events[at])
+            if found is None:
+                raise ConfigError(file, STAGE_KEY, "cannot find it under config: to edit; nothing written")
+            return found
     raise ConfigError(file, "config", "is missing or not a mapping; nothing written")
 
 
@@ -106,20 +109,18 @@ def _plain(name: str) -> str:
 
 def _value_span(text: str, value: _Value, new: str, file: str) -> tuple[int, int, str]:
     """(start, end, replacement) for the characters of the value itself, anchors and tags kept."""
-    event, key = value.event, value.key.value
+    event = value.event
     start, end = event.start_mark.index, event.end_mark.index
     if isinstance(event, AliasEvent):
         if text[start:end] != f"*{event.anchor}":
-            raise ConfigError(file, key, f"rollout could not find the alias *{event.anchor} it read; nothing written")
+            raise ConfigError(file, STAGE_KEY, f"rollout could not find the alias *{event.anchor} it read; nothing written")
         return start, end, _plain(new)
     old = event.value
-    refuse = ConfigError(file, key, f"is written in a form rollout cannot edit exactly (line {event.start_mark.line + 1}); "
-                         f"write it on one line as `{key}: {old}`; nothing written")
+    refuse = ConfigError(file, STAGE_KEY, f"is written in a form rollout cannot edit exactly (line {event.start_mark.line + 1}); "
+                         f"write it on one line as `{STAGE_KEY}: {old}`; nothing written")
     style = event.style or None  # libyaml says '' for plain, the Python parser None
     if not _SAFE_TEXT.fullmatch(old):
         raise refuse
-    if style is None and old == "" and start == end:  # `rollout:previousStage:` with nothing after it yet
-        return end, end, (" " if text[end - 1] == ":" else "") + _plain(new)
     if style is None and old and text[end - len(old):end] == old:
         return end - len(old), end, _plain(new)
     if style in ("'", '"') and text[end - 1] == style and text[end - 1 - len(old):end - 1] == old:
@@ -134,78 +135,48 @@ def _value_span(text: str, value: _Value, new: str, file: str) -> tuple[int, int
     raise refuse
 
 
-def _check_aliases(events: list[Event], values: dict[str, _Value], file: str) -> None:
-    """An anchor on a value we change must not be aliased anywhere we do not also rewrite."""
-    rewritten = {id(v.event) for v in values.values()}
-    for key, value in values.items():
-        anchor = getattr(value.event, "anchor", None)
-        if isinstance(value.event, AliasEvent) or anchor is None:
-            continue
-        for other in events:
-            if isinstance(other, AliasEvent) and other.anchor == anchor and id(other) not in rewritten:
-                raise ConfigError(file, key, f"carries the anchor &{anchor}, which line {other.start_mark.line + 1} "
-                                  f"aliases (*{anchor}); moving the stage would change that value too. "
-                                  "Write the value out there instead of the alias; nothing written")
+def _check_aliases(events: list[Event], value: _Value, file: str) -> None:
+    """An anchor on the stage's value must not be aliased anywhere else: that value would move too."""
+    anchor = getattr(value.event, "anchor", None)
+    if isinstance(value.event, AliasEvent) or anchor is None:
+        return
+    for other in events:
+        if isinstance(other, AliasEvent) and other.anchor == anchor:
+            raise ConfigError(file, STAGE_KEY, f"carries the anchor &{anchor}, which line {other.start_mark.line + 1} "
+                              f"aliases (*{anchor}); moving the stage would change that value too. "
+                              "Write the value out there instead of the alias; nothing written")
 
 
-def _line_end(text: str, at: int) -> tuple[int, str]:
-    """Where the line holding `at` ends, and its line break ('' at the end of a file without one)."""
-    end = text.find("\n", at)
-    if end == -1:
-        return len(text), ""
-    return (end - 1, "\r\n") if end > 0 and text[end - 1] == "\r" else (end, "\n")
-
-
-def with_stage(text: str, stage: str, previous: str | None, file: str = "the stack file") -> str:
-    """The stack file text with rollout:stage (and rollout:previousStage) set; nothing else changes."""
+def with_stage(text: str, stage: str, file: str = "the stack file") -> str:
+    """The stack file text with rollout:stage set; nothing else changes."""
     try:
         events = list(yaml.parse(text, Loader=_EVENTS_LOADER if not text.startswith("\ufeff") else yaml.SafeLoader))
     except YAMLError as exc:
         raise ConfigError(file, "(file)", f"is not valid YAML: {getattr(exc, 'problem', exc)}; nothing written") from None
-    config, values = _find_config(events, file)
-    if STAGE_KEY not in values:
-        raise ConfigError(file, STAGE_KEY, "cannot find it under config: to edit; nothing written")
-    changes = {STAGE_KEY: stage}
-    if previous is not None:
-        changes[PREVIOUS_KEY] = previous
-    edited = {k: v for k, v in values.items() if k in changes}
-    _check_aliases(events, edited, file)
-    spans = {k: _value_span(text, values[k], changes[k], file) for k in edited}
-    if previous is not None and PREVIOUS_KEY not in values:
-        spans[PREVIOUS_KEY] = _new_previous(text, config, values[STAGE_KEY], spans[STAGE_KEY][1], previous)
-    for start, end, replacement in sorted(spans.values(), reverse=True):  # from the back: earlier offsets stay valid
-        text = text[:start] + replacement + text[end:]
-    return text
-
-
-def _new_previous(text: str, config: MappingStartEvent, stage: _Value, stage_end: int,
-                  previous: str) -> tuple[int, int, str]:
-    """Insert rollout:previousStage right after the stage (which ends at `stage_end`), in the same style."""
-    key_text = text[stage.key.start_mark.index:stage.key.end_mark.index].replace(STAGE_KEY, PREVIOUS_KEY)
-    entry = f"{key_text}: {_plain(previous)}"
-    if config.flow_style:
-        at = stage.event.end_mark.index
-        return at, at, f", {entry}"
-    at, newline = _line_end(text, stage_end - 1)
-    newline = newline or ("\r\n" if "\r\n" in text else "\n")
-    return at, at, f"{newline}{' ' * stage.key.start_mark.column}{entry}"
+    value = _find_stage(events, file)
+    _check_aliases(events, value, file)
+    start, end, replacement = _value_span(text, value, stage, file)
+    return text[:start] + replacement + text[end:]
 
 
 def _parse(text: str) -> Any:
     return load_yaml(text)
 
 
-def verify_only_stage_changed(before: str, after: str, stage: str, previous: str | None,
-                              file: str = "the stack file") -> Any:
-    """Refuse to write unless the edit changed exactly the keys we meant to change; returns `before` parsed."""
+def _changed_lines(before: str, after: str) -> int | None:
+    """How many lines differ, or None when lines were added or removed."""
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    return sum(a != b for a, b in zip(old, new)) if len(old) == len(new) else None
+
+
+def verify_only_stage_changed(before: str, after: str, stage: str, file: str = "the stack file") -> Any:
+    """Refuse to write unless the edit set rollout:stage on its one line and changed nothing else;
+    returns `before` parsed."""
     try:
         old, new = _parse(before), _parse(after)
     except YAMLError:
         raise ConfigError(file, STAGE_KEY, "editing it would leave the file unreadable; nothing written") from None
-    expected = dict(old["config"])
-    expected[STAGE_KEY] = stage
-    if previous is not None:
-        expected[PREVIOUS_KEY] = previous
+    expected = {**old["config"], STAGE_KEY: stage}
     if {k: v for k, v in old.items() if k != "config"} != {k: v for k, v in new.items() if k != "config"}:
         raise ConfigError(file, STAGE_KEY, "editing it would change keys outside config:; nothing written")
     kept_order = [k for k in new["config"] if k in old["config"]] == list(old["config"])
@@ -213,6 +184,8 @@ def verify_only_stage_changed(before: str, after: str, stage: str, previous: str
         changed = sorted(k for k in set(expected) | set(new["config"]) if expected.get(k) != new["config"].get(k))
         raise ConfigError(file, STAGE_KEY, f"editing it would also change {', '.join(changed) or 'the key order'}; "
                           "nothing written")
+    if _changed_lines(before, after) not in (0, 1):
+        raise ConfigError(file, STAGE_KEY, "editing it would change more than its own line; nothing written")
     return old
 
 
@@ -228,14 +201,14 @@ def read_text(path: Path) -> str:
         raise RolloutError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def prepare_stage_edit(path: Path, stage: str, previous: str) -> StageEdit:
-    """Read the file and work out the move from `previous` (the stage it must hold) to `stage`.
+def prepare_stage_edit(path: Path, stage: str, current: str) -> StageEdit:
+    """Read the file and work out the move from `current` (the stage it must hold) to `stage`.
 
     Refuses what cannot be written safely; writes nothing."""
     target = path.resolve()
     before = read_text(target)
-    after = with_stage(before, stage, previous, path.name)
-    if verify_only_stage_changed(before, after, stage, previous, path.name)["config"][STAGE_KEY] != previous:
+    after = with_stage(before, stage, path.name)
+    if verify_only_stage_changed(before, after, stage, path.name)["config"][STAGE_KEY] != current:
         raise StackFileChanged(f"{path.name} changed while rollout was reading it; nothing written, run the command again")
     check_replaceable(path, target)
     return StageEdit(path, target, before, after)
@@ -315,8 +288,8 @@ def apply_stage_edit(edit: StageEdit) -> None:
         atomic_write(edit.path, edit.after, edit.before)
 
 
-def set_stage(path: Path, stage: str, previous: str) -> tuple[str, str]:
-    """Move the file from `previous` to `stage` (no lock, no ledger: core/moves.py adds those)."""
-    edit = prepare_stage_edit(path, stage, previous)
+def set_stage(path: Path, stage: str, current: str) -> tuple[str, str]:
+    """Move the file from `current` to `stage` (no lock, no ledger: core/moves.py adds those)."""
+    edit = prepare_stage_edit(path, stage, current)
     apply_stage_edit(edit)
     return edit.before, edit.after

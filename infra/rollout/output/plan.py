@@ -120,7 +120,7 @@ def _plan(after: StackSettings, source: StageState, target: StageState, changes:
         cloud_run=tuple(s.name for s in after.cloud_run_services),
         # Only services on both sides have replicas to move (a pull request may add or remove one).
         scale_order={s: o for s, o in ordered.items() if s in source.splits and s in target.splits},
-        roll_order=tuple(roll_order(after, from_stage, to_stage) if from_stage in after.stage_names else after.services),
+        roll_order=tuple(roll_order(after, from_stage, to_stage)),
     )
 
 

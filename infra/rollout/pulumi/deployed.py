@@ -1,10 +1,11 @@
-"""The stage this stack runs now, read from its own last outputs: what orders scale-up first.
+"""The stage this stack runs now, read from its own last outputs: what orders the services and
+which track scales up first.
 
-`rollout:previousStage` in the stack file goes stale after a hand edit or a `git revert`. The
-`stage` output is written by the stack's own last `pulumi up`, and only once every resource of
-that update was applied (program.py). A StackReference to the stack's own name reads it, in
-`pulumi up` and in `pulumi preview` alike. A stack never deployed has no outputs: nothing is
-ordered, as on any first deploy.
+A key in the stack file (the retired rollout:previousStage) goes stale after a hand edit or a
+`git revert`. The `stage` output is written by the stack's own last `pulumi up`, and only once
+every resource of that update was applied (program.py). A StackReference to the stack's own
+name reads it, in `pulumi up` and in `pulumi preview` alike. A stack never deployed has no
+outputs: services roll in declared order and no tracks are ordered, as on any first deploy.
 
 Proved under mocks only, which return what a StackReference returns. What needs an engine and
 a backend, and is therefore not verified here:

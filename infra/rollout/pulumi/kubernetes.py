@@ -7,12 +7,15 @@ secret outputs) without the SDK translating every field through their Python typ
 a quarter of the program's time. Only rollout.pulumi and infra/__main__.py import pulumi.
 
 Each declared service's resources are children of one `rollout:index:Service` component, and
-each component depends on the previous service's resources: Pulumi registers the component
-once they are applied, and the component's children wait for their parent. That is one edge per
-resource of a service where a resource-to-resource chain needs one per pair, and the SDK checks
-every edge for cycles by walking all it depends on. `pulumi preview` groups its output by
-service too. Stack-wide resources stay at the stack. Resources moved under a component carry
-`Alias(parent=ROOT_STACK_RESOURCE)`, the URN they had at the stack, so the move replaces nothing.
+each component depends on the resources of the service applied before it: Pulumi registers the
+component once they are applied, and the component's children wait for their parent. That is one
+edge per resource of a service where a resource-to-resource chain needs one per pair, and the SDK
+checks every edge for cycles by walking all it depends on. Which service comes before is known
+only once the deployed stage is read (core.ladder.roll_order: reversed toward the kill switch),
+so each component's depends_on is an Output that resolves to one link of that chain.
+`pulumi preview` groups its output by service too. Stack-wide resources stay at the stack.
+Resources moved under a component carry `Alias(parent=ROOT_STACK_RESOURCE)`, the URN they had
+at the stack, so the move replaces nothing.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from importlib import metadata
 import pulumi
 
 from rollout.build.resources import Manifest, manifest_key
-from rollout.build.ordering import Key, Layout, layout, scale_up_first
+from rollout.build.ordering import Key, Layout, layout, scale_up_first, service_waits
 from rollout.spec.model import StackSettings
 from rollout.build.kubernetes import secret_config_keys
 
@@ -79,7 +82,7 @@ def resource_for(manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.Cus
 class ServiceComponent(pulumi.ComponentResource):
     """One declared service: the parent of its resources, registered once `after` are applied."""
 
-    def __init__(self, service: str, after: list[pulumi.CustomResource]):
+    def __init__(self, service: str, after: pulumi.Input[list[pulumi.CustomResource]]):
         super().__init__(SERVICE_TYPE, service, None, pulumi.ResourceOptions(depends_on=after))
         self.register_outputs({})
 
@@ -89,12 +92,14 @@ def register(
 ) -> dict[Key, pulumi.CustomResource]:
     """Register every manifest, stack-wide ones at the stack, the others under their service.
 
-    deployed_stage: the stage the stack runs now (an Output, or None when unknown); within a
-    service the track that grows from it to settings.stage scales up before the other shrinks.
+    deployed_stage: the stage the stack runs now (an Output, or None when unknown); services are
+    applied in roll order from it to settings.stage, and within a service the track that grows
+    scales up before the other shrinks.
     """
     plan = layout(settings, manifests)
     by_key = {manifest_key(m): m for m in manifests}
     moves = _scale_up_first(settings, plan, deployed_stage)
+    waits = _service_waits(settings, plan, deployed_stage)
     either_way = _possibly_shrinking(plan)
     resources: dict[Key, pulumi.CustomResource] = {}
 
@@ -108,12 +113,14 @@ def register(
 
     for key in plan.stack_wide:
         add(key, None)
-    previous: list[pulumi.CustomResource] = []
-    for service, keys in plan.services.items():  # declared roll order
+    members: dict[str, list[pulumi.CustomResource]] = {}
+    for service, keys in plan.services.items():  # declared order; applied in roll order
         # On the previous service's resources, not its component: the SDK's cycle check walks
         # everything a dependency depends on, so a chain of components costs quadratic time.
-        component = ServiceComponent(service, after=previous)
-        previous = [add(key, component) for key in keys]
+        # Resolved once every service is registered, so a later-declared one can come first.
+        after = waits.apply(lambda before, service=service: members.get(before.get(service), []))
+        component = ServiceComponent(service, after=after)
+        members[service] = [add(key, component) for key in keys]
     return resources
 
 
@@ -121,6 +128,12 @@ def _scale_up_first(settings: StackSettings, plan: Layout, deployed_stage: pulum
     if deployed_stage is None:
         return None
     return deployed_stage.apply(lambda deployed: scale_up_first(settings, plan, deployed, settings.stage))
+
+
+def _service_waits(settings: StackSettings, plan: Layout, deployed_stage: pulumi.Output | None) -> pulumi.Output:
+    """Output of service -> the service applied before it; declared order without a deployed stage."""
+    deployed = pulumi.Output.from_input(None) if deployed_stage is None else deployed_stage
+    return deployed.apply(lambda stage: service_waits(settings, plan, stage, settings.stage))
 
 
 def _possibly_shrinking(plan: Layout) -> set[Key]:

@@ -2,7 +2,7 @@
 
 Settings come from Pulumi's config (rollout.pulumi.config), checked by the same parser the CLI
 runs on the stack file; the stage deployed before this update comes from the stack's own
-outputs (rollout.pulumi.deployed), never from rollout:previousStage.
+outputs (rollout.pulumi.deployed), never from the stack file.
 """
 from __future__ import annotations
 

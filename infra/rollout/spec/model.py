@@ -339,7 +339,6 @@ class StackSettings:
     namespace: str
     strategy: Strategy
     stage: str
-    previous_stage: str | None
     stages: tuple[Stage, ...]
     allow_skip: bool
     weight_tolerance: float

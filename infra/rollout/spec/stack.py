@@ -25,15 +25,20 @@ from rollout.spec.yaml12 import StackFileRefused, YAMLError, decode, load_yaml
 
 NAMESPACE = "rollout"
 TOP_LEVEL_KEYS = (
-    "app", "namespace", "strategy", "stage", "previousStage", "allowSkip", "weightTolerance",
+    "app", "namespace", "strategy", "stage", "allowSkip", "weightTolerance",
     "killSwitch", "stages", "services", "percentageEnv", "rollbackOrder", "indicators", "monitoring", "gates",
     "gitops",
 )
 # What each key is when Pulumi hands it over as text (config values are strings; objects are JSON).
 TOP_LEVEL_TYPES: dict[str, type] = {
-    "app": str, "namespace": str, "strategy": str, "stage": str, "previousStage": str, "killSwitch": str,
+    "app": str, "namespace": str, "strategy": str, "stage": str, "killSwitch": str,
     "percentageEnv": str, "rollbackOrder": str, "allowSkip": bool, "weightTolerance": float,
     "stages": list, "services": dict, "indicators": dict, "monitoring": dict, "gates": dict, "gitops": dict,
+}
+# Keys older versions wrote: refused by name, so the user deletes the line rather than guess.
+RETIRED_KEYS = {
+    "previousStage": "no longer used: `pulumi up` reads the deployed stage from the stack's own outputs; "
+                     "delete this line",
 }
 STAGE_KEYS = ("name", "weight", "weights")
 MAX_APP = 40
@@ -93,6 +98,8 @@ def rollout_keys(document: Any, file: str) -> dict[str, Node]:
                                          "(or <provider>:<name>)")
         if namespace != NAMESPACE or is_secure(node.value):
             continue  # kubernetes:*, gcp:* belong to providers; secrets are read by the Pulumi program
+        if name in RETIRED_KEYS:
+            raise ConfigError(file, key, RETIRED_KEYS[name])
         if name not in TOP_LEVEL_KEYS:
             raise ConfigError(file, key, f"unknown key{did_you_mean(name, TOP_LEVEL_KEYS)}; allowed: "
                                          + ", ".join(f"{NAMESPACE}:{k}" for k in TOP_LEVEL_KEYS)
@@ -126,8 +133,6 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
     stages = _parse_stages(need("stages"), services)
     ladder = [s.name for s in stages]
     stage = _stage_ref(need("stage"), ladder)
-    # Empty means "unknown", e.g. CI passing `pulumi stack output stage` of a stack never deployed.
-    previous = _stage_ref(key("previousStage"), ladder) if key("previousStage").value not in (None, "") else None
     allow_skip = key("allowSkip").boolean() if key("allowSkip").present else False
     tolerance = key("weightTolerance").number(0, 100) if key("weightTolerance").present else 1.0
     kill_switch = _kill_switch(key("killSwitch"), key("stages"), stages)
@@ -142,7 +147,7 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
     _check_credentials(file, services, monitoring)
     return StackSettings(
         stack=stack, file=file, app=app, namespace=namespace, strategy=strategy, stage=stage,
-        previous_stage=previous, stages=tuple(stages), allow_skip=allow_skip, weight_tolerance=tolerance,
+        stages=tuple(stages), allow_skip=allow_skip, weight_tolerance=tolerance,
         kill_switch=kill_switch, percentage_env=percentage_env, rollback_order=order,
         services=MappingProxyType(services), indicators=MappingProxyType(indicators), gates=gates, monitoring=monitoring,
         gitops=parse_gitops(key("gitops")), gcp=google,

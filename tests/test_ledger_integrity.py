@@ -8,9 +8,9 @@ import os
 import time
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
+
+from harness.aws import BUCKET, s3_bucket  # noqa: F401 - a fixture
 
 from harness.stack_moves import check_consistent, leftovers, ledger_of, prod_project
 from prometheus_fixture import scenario_project
@@ -209,20 +209,11 @@ def test_a_failed_file_write_is_an_error_the_ledger_calls_aborted(tmp_path, roll
 
 # -- the S3 store keeps the same promises ------------------------------------------------
 
-BUCKET = "acme-pulumi-state"
 
 
-@pytest.fixture
-def s3(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield boto3.client("s3")
 
 
-def test_s3_moves_are_intent_and_done_and_an_open_intent_is_closed(tmp_path, s3, rollout):
+def test_s3_moves_are_intent_and_done_and_an_open_intent_is_closed(tmp_path, s3_bucket, rollout):
     path = scenario_project(tmp_path, "chat-prod", stage="canary-5", gates={"ledger": f"s3://{BUCKET}/audit"})
     store = S3Ledger(f"s3://{BUCKET}/audit")
     assert rollout("promote", path).code == 0
@@ -239,16 +230,16 @@ def test_s3_moves_are_intent_and_done_and_an_open_intent_is_closed(tmp_path, s3,
     # Bob's checkout judges Bob's intent against Bob's file; here it stays open, and history says so.
     history = json.loads(rollout("history", path, "--json").out)
     assert [r["phase"] for r in history if r["user"] == "bob"] == ["intent"]
-    assert len(s3.list_objects_v2(Bucket=BUCKET)["Contents"]) == 7
+    assert len(s3_bucket.list_objects_v2(Bucket=BUCKET)["Contents"]) == 7
 
 
-def test_s3_reads_are_bounded_and_a_corrupt_object_is_named(tmp_path, s3, rollout, monkeypatch):
+def test_s3_reads_are_bounded_and_a_corrupt_object_is_named(tmp_path, s3_bucket, rollout, monkeypatch):
     path = scenario_project(tmp_path, "chat-prod", stage="canary-5", gates={"ledger": f"s3://{BUCKET}/audit"})
     assert rollout("promote", path).code == 0
     monkeypatch.setattr(ledger_module, "MAX_S3_RECORDS", 1)
     result = rollout("history", path)
     assert result.code == 1 and "holds more than 1 records" in result.err
     monkeypatch.setattr(ledger_module, "MAX_S3_RECORDS", 20_000)
-    s3.put_object(Bucket=BUCKET, Key="audit/prod/2999-01-01T00:00:00.000Z-bad.json", Body=b"{not json")
+    s3_bucket.put_object(Bucket=BUCKET, Key="audit/prod/2999-01-01T00:00:00.000Z-bad.json", Body=b"{not json")
     result = rollout("history", path)
     assert result.code == 1 and f"s3://{BUCKET}/audit/prod/2999-01-01T00:00:00.000Z-bad.json: not a ledger record" in result.err

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
+
+from harness.aws import BUCKET, s3_bucket  # noqa: F401 - a fixture
 
 from prometheus_fixture import scenario_project
 
 from rollout.core.ledger import FileLedger, LedgerError, Record, S3Ledger, open_ledger, soak_start
 from rollout.spec.stack import load_stack
 
-BUCKET = "acme-pulumi-state"
 
 
 def record(action: str = "promote", time: str = "2026-05-01T12:00:00.000Z", **kwargs) -> Record:
@@ -22,14 +21,6 @@ def record(action: str = "promote", time: str = "2026-05-01T12:00:00.000Z", **kw
     return Record(time=time, action=action, **fields)
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield boto3.client("s3")
 
 
 def test_file_ledger_appends_and_reads_back_only_its_stack(tmp_path):
@@ -65,29 +56,29 @@ def test_a_corrupt_ledger_line_is_reported_with_its_line_number(tmp_path):
         FileLedger(path).records("prod")
 
 
-def test_s3_ledger_writes_one_object_per_record_and_lists_them_in_order(aws):
+def test_s3_ledger_writes_one_object_per_record_and_lists_them_in_order(s3_bucket):
     ledger = S3Ledger(f"s3://{BUCKET}/rollout-ledger")
     ledger.append(record("rollback", time="2026-05-01T13:00:00.000Z"))
     ledger.append(record("promote", time="2026-05-01T12:00:00.000Z"))
     ledger.append(record("gate", time="2026-05-01T12:00:00.000Z"))  # same time: still its own object
-    keys = [o["Key"] for o in aws.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    keys = [o["Key"] for o in s3_bucket.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert len(keys) == 3 and all(k.startswith("rollout-ledger/prod/2026-05-01T") for k in keys)
     assert [r.action for r in ledger.records("prod")][-1] == "rollback"
     assert sorted(r.action for r in ledger.records("prod")) == ["gate", "promote", "rollback"]
     assert ledger.records("staging") == []
 
 
-def test_s3_ledger_never_overwrites_a_record(aws):
+def test_s3_ledger_never_overwrites_a_record(s3_bucket):
     ledger = S3Ledger(f"s3://{BUCKET}/l")
     ledger.append(record())
-    key = aws.list_objects_v2(Bucket=BUCKET)["Contents"][0]["Key"]
+    key = s3_bucket.list_objects_v2(Bucket=BUCKET)["Contents"][0]["Key"]
     with pytest.raises(Exception) as refused:  # the same conditional write the ledger uses
-        aws.put_object(Bucket=BUCKET, Key=key, Body=b"{}", IfNoneMatch="*")
+        s3_bucket.put_object(Bucket=BUCKET, Key=key, Body=b"{}", IfNoneMatch="*")
     assert "PreconditionFailed" in str(refused.value)
     assert ledger.records("prod") == [record()]
 
 
-def test_s3_ledger_to_a_missing_bucket_fails_with_the_location(aws):
+def test_s3_ledger_to_a_missing_bucket_fails_with_the_location(s3_bucket):
     with pytest.raises(LedgerError, match=r"cannot write the ledger at s3://no-such-bucket/x: NoSuchBucket"):
         S3Ledger("s3://no-such-bucket/x").append(record())
 
@@ -107,7 +98,7 @@ def test_soak_starts_at_the_last_move_only_if_it_moved_to_the_current_stage():
 
 # -- the stage change waits for the ledger ----------------------------------------------------
 
-def test_promote_and_rollback_record_to_s3(tmp_path, aws, rollout):
+def test_promote_and_rollback_record_to_s3(tmp_path, s3_bucket, rollout):
     path = scenario_project(tmp_path, "chat-prod", stage="canary-5", gates={"ledger": f"s3://{BUCKET}/audit"})
     assert rollout("promote", path).code == 0
     assert rollout("rollback", path).code == 0
@@ -117,7 +108,7 @@ def test_promote_and_rollback_record_to_s3(tmp_path, aws, rollout):
     assert moves == [("promote", "canary-5", "canary-25"), ("rollback", "canary-25", "canary-5")]
 
 
-def test_a_failing_s3_store_leaves_the_stack_file_unchanged(tmp_path, aws, rollout):
+def test_a_failing_s3_store_leaves_the_stack_file_unchanged(tmp_path, s3_bucket, rollout):
     path = scenario_project(tmp_path, "chat-prod", stage="canary-5", gates={"ledger": "s3://no-such-bucket/audit"})
     before = path.read_text()
     for command in (("promote", path), ("rollback", path), ("rollback", path, "--kill-switch")):

@@ -1,5 +1,5 @@
 """The Pulumi program, run in-process under mocks: it registers exactly what `rollout render` writes,
-one component per service in roll order, the growing track before the shrinking one.
+one component per service (Kubernetes or Cloud Run) in roll order, the growing track before the shrinking one.
 
 Each run copies infra/__main__.py into a temp project next to the stack file and hands the
 program the stack's config the way the Pulumi CLI does (harness/pulumi_config.py).
@@ -23,6 +23,7 @@ from harness.mock_program import ProgramRun, project_copy, run_program, run_stac
 from harness.stacks import REPO_ROOT, SECRET_ANNOTATION, STACK_FILES, rendered, secret_values
 from rollout.build.ordering import layout, scale_order, scale_up_first, service_waits, topological_order
 from rollout.build.cloud import REFERENCE, is_cloud_resource
+from rollout.build.cloudrun import RUN_SERVICE, URL_MAP
 from rollout.build.resources import build_manifests, kubernetes_manifests, manifest_key
 from rollout.core.ladder import resolve
 from rollout.output.plan import build_plan
@@ -87,8 +88,17 @@ def deployments_of(run: ProgramRun, service: str) -> dict[str, str]:
     }
 
 
+def owner(settings, document: dict) -> str | None:
+    """The declared service a rendered document belongs to, read off the document itself: a Google
+    Cloud document's `service`, a Kubernetes manifest's app label; None for stack-wide ones."""
+    service = document.get("service") if is_cloud_resource(document) else document["metadata"].get("labels", {}).get("app")
+    return service if service in settings.services else None
+
+
 def service_resources(run: ProgramRun, service: str) -> list:
-    return [r for r in run.resources.values() if r.inputs["metadata"].get("labels", {}).get("app") == service]
+    """What the program registered under the service's component, Kubernetes and Google Cloud alike
+    (the parity test proves these are the documents rendered for that service)."""
+    return [r for r in run.resources.values() if service in run.components and r.parent == run.components[service].urn]
 
 
 # -- parity: registered == rendered, for every stage of every stack file --------------------
@@ -150,6 +160,7 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
 
     assert len(run.resources) == len(documents)
     assert_cloud_resources_registered(run, [d for d in documents if is_cloud_resource(d)], secrets)
+    assert_each_resource_is_under_its_services_component(run, settings, documents)
     registered = {(r.type, r.inputs["metadata"]["name"]): r for r in run.resources.values() if not r.type.startswith("gcp:")}
     expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in kubernetes_manifests(documents)}
     assert set(registered) == set(expected)
@@ -162,8 +173,20 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
             assert string_data == {env: secrets[ref] for env, ref in wanted.items()}
             assert "stringData" in registered[key].additional_secret_outputs
         assert inputs == doc, f"{key} inputs differ from the rendered document"
-    assert set(run.components) == {s.name for s in settings.services.values() if not s.on_cloud_run}, \
-        "one component per Kubernetes service, nothing else"
+    assert set(run.components) == set(settings.services), "one component per service, on Kubernetes or Cloud Run"
+
+
+def assert_each_resource_is_under_its_services_component(run: ProgramRun, settings, documents: list[dict]) -> None:
+    """A service's resources, whatever runs them, are children of its component; stack-wide ones stay at the stack."""
+    stack_urn = run.reads["rollout-deployed"].parent
+    components = {name: c.urn for name, c in run.components.items()}
+    registered = {(r.name if r.type.startswith("gcp:") else (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"])): r
+                  for r in run.resources.values()}
+    for document in documents:
+        key = document["name"] if is_cloud_resource(document) else (document["kind"], document["metadata"]["name"])
+        service = owner(settings, document)
+        assert registered[key].parent == (components[service] if service else stack_urn), \
+            f"{key} belongs to {service or 'the stack'}"
 
 
 def test_secret_values_never_reach_rendered_documents():
@@ -206,7 +229,7 @@ def _register_program(tmp_path: Path, manifests: list[dict]) -> Path:
     program = tmp_path / "program.py"
     program.write_text(
         "import json\n"
-        "from rollout.pulumi.kubernetes import register\n"
+        "from rollout.pulumi.registration import register\n"
         "from rollout.spec.stack import load_stack\n"
         f"register(load_stack({str(PROD)!r}), json.loads({json.dumps(json.dumps(manifests))}))\n",
         encoding="utf-8",
@@ -244,9 +267,10 @@ def test_each_service_is_one_component_and_waits_for_all_of_the_service_before_i
         before = {r.urn for r in service_resources(run, earlier)} if earlier else set()
         # The order is known once the deployed stage is read: the reference is the one other edge.
         assert set(component.dependencies) == before | {reference.urn}, f"{later} waits for all of {earlier}"
-        for resource in service_resources(run, later):
-            assert resource.parent == component.urn
-            assert not set(resource.dependencies) & before, "one edge per service"
+        for resource in run.resources.values():
+            if resource.inputs["metadata"].get("labels", {}).get("app") == later:
+                assert resource.parent == component.urn
+                assert not set(resource.dependencies) & before, "one edge per service"
     for resource in run.resources.values():
         if "app" not in resource.inputs["metadata"].get("labels", {}):
             assert resource.parent == stack_urn, f"{resource.name} is stack-wide and stays at the stack"
@@ -265,7 +289,8 @@ def assert_each_service_waits_for_the_one_before(run: ProgramRun, order: list[st
         assert set(run.components[later].dependencies) >= {r.urn for r in service_resources(run, earlier)}
 
 
-SLOW_DEPLOYMENTS = {"delay": lambda typ, name: 0.02 if typ == DEPLOYMENT else 0}  # a provider waiting for a rollout
+# Providers waiting for a rollout: Pods becoming ready, a Cloud Run service's revision, a URL map's update.
+SLOW_WORKLOADS = {"delay": lambda typ, name: 0.02 if typ in (DEPLOYMENT, RUN_SERVICE, URL_MAP) else 0}
 
 
 @pytest.mark.parametrize("move,deployed,stage,order", [
@@ -277,7 +302,7 @@ SLOW_DEPLOYMENTS = {"delay": lambda typ, name: 0.02 if typ == DEPLOYMENT else 0}
     ("renamed stage", "canary-10", "canary-5", ["agent", "backend", "frontend"]),  # no known direction
 ])
 def test_prod_rolls_forward_provider_first_and_back_consumer_first(tmp_path, move, deployed, stage, order):
-    run = run_prod(tmp_path, stage, deployed, **SLOW_DEPLOYMENTS)
+    run = run_prod(tmp_path, stage, deployed, **SLOW_WORKLOADS)
     assert applied_order(run, order) == order, move
     assert_each_service_waits_for_the_one_before(run, order)
     assert run.components[order[0]].dependencies == [run.reads["rollout-deployed"].urn], f"{order[0]} waits for no service"
@@ -290,11 +315,7 @@ def moves_of(settings) -> list[tuple[str, str | None, str]]:
             ("kill switch", ladder[-1], settings.kill_switch), ("first deploy", None, ladder[-1])]
 
 
-# Stacks whose services all run on Kubernetes; Cloud Run services are registered after them.
-KUBERNETES_STACK_FILES = [p for p in STACK_FILES if not load_stack(p).cloud_run_services]
-
-
-@pytest.mark.parametrize("stack_file", KUBERNETES_STACK_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("stack_file", STACK_FILES, ids=lambda p: p.name)
 def test_every_stack_applies_services_in_the_order_rollout_plan_shows(tmp_path, stack_file):
     settings = load_stack(stack_file)
     declared = list(settings.services)
@@ -303,7 +324,7 @@ def test_every_stack_applies_services_in_the_order_rollout_plan_shows(tmp_path, 
         expected = declared[::-1] if backward and settings.rollback_order == "reverse" else declared
         run = run_stack_file(
             tmp_path / move, settings.stack, stack_file.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
-            overrides={"rollout:stage": stage}, deployed={"stage": deployed} if deployed else None, **SLOW_DEPLOYMENTS,
+            overrides={"rollout:stage": stage}, deployed={"stage": deployed} if deployed else None, **SLOW_WORKLOADS,
         )
         assert applied_order(run, declared) == expected, f"{stack_file.name} {move}"
         assert_each_service_waits_for_the_one_before(run, expected)
@@ -317,7 +338,7 @@ def test_a_stack_that_rolls_back_in_declared_order_keeps_it(tmp_path):
     for deployed, stage in (("all", "half"), ("all", "none"), ("none", "all")):
         run = run_stack_file(
             tmp_path / stage, "pipeline", path.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
-            overrides={"rollout:stage": stage}, deployed={"stage": deployed}, **SLOW_DEPLOYMENTS,
+            overrides={"rollout:stage": stage}, deployed={"stage": deployed}, **SLOW_WORKLOADS,
         )
         assert applied_order(run, settings.services) == ["ingest", "process", "publish"], f"{deployed} -> {stage}"
         assert_each_service_waits_for_the_one_before(run, ["ingest", "process", "publish"])
@@ -497,14 +518,14 @@ def test_preview_orders_the_same_way(tmp_path):
     tracks = deployments_of(run, "backend")
     assert tracks["on"] in run.by_urn()[tracks["off"]].dependencies
     assert list(run.components) == ["agent", "backend", "frontend"]
-    back = run_prod(tmp_path / "back", "canary-5", "canary-25", preview=True, **SLOW_DEPLOYMENTS)
+    back = run_prod(tmp_path / "back", "canary-5", "canary-25", preview=True, **SLOW_WORKLOADS)
     assert applied_order(back, ["agent", "backend", "frontend"]) == ["frontend", "backend", "agent"]
 
 
 @pytest.mark.parametrize("stack_file,stage", stack_cases(), ids=lambda v: getattr(v, "name", v))
 def test_dependencies_have_no_cycle_from_any_deployed_stage(stack_file, stage):
     settings = load_stack(stack_file)
-    manifests = kubernetes_manifests(build_manifests(settings, stage))
+    manifests = build_manifests(settings, stage)  # Google Cloud documents too
     plan = layout(settings, manifests)
     for deployed in [None, *settings.stage_names]:
         deps = {key: set(waits) for key, waits in plan.waits_for.items()}

@@ -60,6 +60,7 @@ def unwrap_secret(value):
 
 
 PROD = REPO_ROOT / "Pulumi.prod.yaml"
+RUNSHOP = REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml"  # Cloud Run only
 # The chat application with every service on GKE (the shipped prod runs its frontend on Cloud Run):
 # the ordering tests need three services on Kubernetes, flagged and not.
 GKE = REPO_ROOT / "tests" / "apps" / "Pulumi.chat-gke.yaml"
@@ -342,6 +343,59 @@ def test_a_stack_that_rolls_back_in_declared_order_keeps_it(tmp_path):
         )
         assert applied_order(run, settings.services) == ["ingest", "process", "publish"], f"{deployed} -> {stage}"
         assert_each_service_waits_for_the_one_before(run, ["ingest", "process", "publish"])
+
+
+def url_map_of(settings, service: str) -> str:
+    """The name of the service's URL map, the resource that holds a Cloud Run service's weights."""
+    return next(d["name"] for d in build_manifests(settings) if is_cloud_resource(d) and d["type"] == URL_MAP
+                and d["service"] == service)
+
+
+@pytest.mark.parametrize("move,deployed,stage", [
+    ("rollback", "canary-25", "canary-5"), ("kill switch", "full", "off"), ("promote", "canary-5", "canary-25"),
+])
+def test_prod_moves_the_frontends_weights_before_the_backend_on_the_way_down_and_after_it_on_the_way_up(
+        tmp_path, move, deployed, stage):
+    """The frontend runs on Cloud Run: its stage is the URL map's weights, and they roll in the frontend's place."""
+    settings = load_stack(PROD)
+    assert settings.services["frontend"].on_cloud_run and not settings.services["backend"].on_cloud_run
+    run = run_prod(tmp_path, stage, deployed, PROD, **SLOW_WORKLOADS)
+    url_map = run.resources[url_map_of(settings, "frontend")]
+    backend = [run.by_urn()[urn] for urn in deployments_of(run, "backend").values()]
+    assert len(backend) == 2, "both tracks of the backend"
+    if move == "promote":
+        assert url_map.started > max(d.finished for d in backend), "the consumer's weights move once its provider is applied"
+    else:
+        assert url_map.finished < min(d.started for d in backend), f"{move}: the consumer's weights move first"
+
+
+def runshop_with_a_worker_on_kubernetes(directory: Path) -> Path:
+    """tests/apps/Pulumi.runshop.yaml with a Kubernetes service declared after its two Cloud Run services."""
+    worker = ("    worker:\n      image: europe-west1-docker.pkg.dev/acme-shop-prod/shop/worker:1.0.0\n"
+              "      port: 8080\n      healthPath: /healthz\n      replicas: 2\n")
+    text = RUNSHOP.read_text(encoding="utf-8").replace("  rollout:gates:\n", worker + "  rollout:gates:\n", 1)
+    assert worker in text
+    path = directory / "Pulumi.runshop.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("deployed,stage,order", [
+    ("canary-2.5", "half", ["catalog", "checkout", "worker"]),
+    ("half", "canary-2.5", ["worker", "checkout", "catalog"]),
+    ("all", "off", ["worker", "checkout", "catalog"]),
+], ids=["promote", "rollback", "kill switch"])
+def test_a_kubernetes_service_declared_after_cloud_run_ones_rolls_in_its_declared_place(tmp_path, deployed, stage, order):
+    path = runshop_with_a_worker_on_kubernetes(tmp_path)
+    settings = load_stack(path)
+    assert [s.name for s in settings.kubernetes_services] == ["worker"], "declared last, after the Cloud Run services"
+    run = run_stack_file(
+        tmp_path / "project", "runshop", path.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
+        overrides={"rollout:stage": stage}, deployed={"stage": deployed}, **SLOW_WORKLOADS,
+    )
+    assert applied_order(run, settings.services) == order
+    assert_each_service_waits_for_the_one_before(run, order)
+    assert list(build_plan(settings, stage, deployed).roll_order) == order, "rollout plan shows the same order"
 
 
 def test_everything_waits_for_the_namespace_and_deployments_for_their_config(tmp_path):

@@ -477,33 +477,76 @@ def test_a_resource_may_read_an_earlier_services_config_when_rollbacks_keep_the_
     assert ("Secret", "chat-prod", "backend-secrets") in plan.waits_for[("Deployment", "chat-prod", "frontend-off")]
 
 
+def test_google_cloud_documents_join_their_services_group_and_wait_for_what_they_name():
+    settings = load_stack(PROD)
+    documents = build_manifests(settings, "canary-25")
+    plan = layout(settings, documents)
+    cloud = [d for d in documents if is_cloud_resource(d)]
+    assert {d.get("service") for d in cloud} == {"frontend", None}, "the frontend's resources and stack-wide channels"
+    for doc in cloud:
+        key = manifest_key(doc)
+        assert key in (plan.services[doc["service"]] if "service" in doc else plan.stack_wide)
+        assert set(plan.waits_for[key]) == {(d["type"], "", d["name"]) for d in cloud if d["name"] in doc.get("dependsOn", [])}
+    group = plan.services["frontend"]
+    assert all(group.index(dep) < group.index(key) for key in group for dep in plan.waits_for[key] if dep in group), \
+        "registered after what it waits for"
+    assert plan.deployments["frontend"] == {} and set(plan.deployments["backend"]) == {"off", "on"}, \
+        "tracks are ordered on Kubernetes only"
+    assert {k[2] for k in scale_up_first(settings, plan, "canary-25", "canary-5")} == {"backend-on"}
+    assert service_waits(settings, plan, "canary-25", "canary-5") == {"backend": "frontend", "agent": "backend"}
+    assert service_waits(settings, plan, "canary-5", "canary-25") == {"backend": "agent", "frontend": "backend"}
+
+
+def test_a_google_cloud_document_naming_an_unknown_resource_or_service_is_refused():
+    settings = load_stack(PROD)
+    documents = build_manifests(settings)
+    url_map = next(d for d in documents if is_cloud_resource(d) and d["type"] == URL_MAP)
+    url_map["dependsOn"] = [*url_map["dependsOn"], "chat-prod-frontend-typo-be"]
+    with pytest.raises(ValueError, match="chat-prod-frontend depends on chat-prod-frontend-typo-be, which no document"):
+        layout(settings, documents)
+    url_map["dependsOn"], url_map["service"] = url_map["dependsOn"][:-1], "frontdoor"
+    with pytest.raises(ValueError, match="chat-prod-frontend belongs to service 'frontdoor', which the stack does not declare"):
+        layout(settings, documents)
+
+
 # -- no resource is replaced by the move under components ------------------------------------
 
-def test_every_moved_resource_keeps_its_old_urn_through_an_alias(tmp_path):
-    """The old layout registered every manifest at the stack; register it that way to get its URNs."""
-    settings = load_stack(GKE)
-    manifests = kubernetes_manifests(build_manifests(settings, "canary-25"))
-    old = {r.name: r.urn for r in run_program(_old_layout_program(tmp_path, manifests), settings.stack,
+@pytest.mark.parametrize("stack_file", [GKE, PROD], ids=lambda p: p.name)
+def test_every_moved_resource_keeps_its_old_urn_through_an_alias(tmp_path, stack_file):
+    """The old layouts registered every resource at the stack (Kubernetes services had no component,
+    then Cloud Run services were registered after the components); register them that way for their URNs."""
+    settings = load_stack(stack_file)
+    documents = build_manifests(settings, "canary-25")
+    old = {r.name: r.urn for r in run_program(_old_layout_program(tmp_path, documents), settings.stack,
                                                secrets=secret_values(rendered(settings))).resources.values()}
-    new = run_prod(tmp_path / "new", "canary-25", "canary-5").resources
+    new = run_prod(tmp_path / "new", "canary-25", "canary-5", stack_file).resources
+    owners = {(d["name"] if is_cloud_resource(d) else f"{d['kind']}/{d['metadata']['name']}".lower()): owner(settings, d)
+              for d in documents}
 
-    assert set(new) == set(old), "the same logical names"
+    assert set(new) == set(old) == set(owners), "the same logical names"
     for name, resource in new.items():
         if resource.urn == old[name]:
-            assert "app" not in resource.inputs["metadata"].get("labels", {}), f"{name} belongs to a service but did not move"
+            assert owners[name] is None, f"{name} belongs to {owners[name]} but did not move"
         else:
             assert old[name] in resource.aliases, f"{name} moved without an alias to {old[name]}"
-    moved = [r for r in new.values() if r.urn != old[r.name]]
-    assert len(moved) == sum(len(keys) for keys in layout(settings, manifests).services.values()) > 0
+    moved = {r.name for r in new.values() if r.urn != old[r.name]}
+    assert moved == {name for name, service in owners.items() if service}
+    if settings.cloud_run_services:
+        assert any(new[name].type.startswith("gcp:") for name in moved), "Google Cloud resources moved too"
 
 
-def _old_layout_program(tmp_path: Path, manifests: list[dict]) -> Path:
+def _old_layout_program(tmp_path: Path, documents: list[dict]) -> Path:
     program = tmp_path / "old_layout.py"
     program.write_text(
         "import json, pulumi\n"
-        "from rollout.pulumi.kubernetes import resource_for\n"
-        f"for manifest in json.loads({json.dumps(json.dumps(manifests))}):\n"
-        "    resource_for(manifest, pulumi.ResourceOptions())\n",
+        "from rollout.build.cloud import is_cloud_resource\n"
+        "from rollout.pulumi import gcp, kubernetes\n"
+        "cloud = {}\n"
+        f"for document in json.loads({json.dumps(json.dumps(documents))}):\n"
+        "    if is_cloud_resource(document):\n"
+        "        cloud[document['name']] = gcp.resource_for(document, cloud, pulumi.ResourceOptions())\n"
+        "    else:\n"
+        "        kubernetes.resource_for(document, pulumi.ResourceOptions())\n",
         encoding="utf-8",
     )
     return program
@@ -694,11 +737,29 @@ def test_pulumi_gcp_deprecation_warnings_are_silenced_where_its_modules_load_and
     assert ours.stdout.strip() == "['cloudrunv2', 'compute', 'monitoring', 'secretmanager']"
 
 
-def test_the_program_loads_pulumi_gcp_only_for_stacks_with_google_cloud_resources():
+def pulumi_gcp_loaded_by(stack_file: Path, directory: Path) -> list[str]:
+    """The pulumi_gcp modules a fresh process has loaded after `pulumi up` of the stack under mocks."""
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(REPO_ROOT / 'tests')!r})\n"
+            "from pathlib import Path\n"
+            "from harness.mock_program import run_stack_file\n"
+            "from harness.stacks import rendered, secret_values\n"
+            "from rollout.spec.stack import load_stack\n"
+            "path, settings = Path(sys.argv[1]), load_stack(Path(sys.argv[1]))\n"
+            "run_stack_file(Path(sys.argv[2]), settings.stack, path.read_text(), secret_values(rendered(settings)))\n"
+            "print(','.join(sorted(m for m in sys.modules if m.startswith('pulumi_gcp'))))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(stack_file), str(directory)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [m for m in result.stdout.strip().split(",") if m]
+
+
+def test_the_program_loads_pulumi_gcp_only_for_stacks_with_google_cloud_resources(tmp_path):
     code = ("import sys, rollout.pulumi.program\n"
             "print(sorted(m for m in sys.modules if m.startswith('pulumi_gcp')))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.strip() == "[]", "importing the program loads none of it"
+    assert pulumi_gcp_loaded_by(GKE, tmp_path / "gke") == [], "a Kubernetes-only stack never loads pulumi_gcp"
+    assert "pulumi_gcp.compute" in pulumi_gcp_loaded_by(PROD, tmp_path / "prod"), "a stack with a load balancer does"
 
 
 def test_the_program_exports_where_each_cloud_run_service_answers(tmp_path):

@@ -129,7 +129,7 @@ def topological_order(deps: Mapping[Key, Iterable[Key]]) -> list[Key]:
         if key in done:
             return
         if key in visiting:
-            raise ValueError("dependency cycle: " + " -> ".join(shown(k) for k in (*path, key)))
+            raise ValueError("dependency cycle: " + " -> ".join(_shown(k) for k in (*path, key)))
         visiting.add(key)
         for dep in deps.get(key, ()):
             visit(dep, (*path, key))
@@ -142,7 +142,7 @@ def topological_order(deps: Mapping[Key, Iterable[Key]]) -> list[Key]:
     return out
 
 
-def shown(key: Key) -> str:
+def _shown(key: Key) -> str:
     """Deployment/chat-prod/agent; a Google Cloud resource as its type token and name."""
     return "/".join(part for part in key if part)
 
@@ -155,10 +155,10 @@ def _refuse_waits_against_the_roll_order(settings: StackSettings, rank: Mapping[
     for key, deps in waits.items():
         for dep in deps:
             if rank[dep] > rank[key]:
-                raise ValueError(f"{shown(key)} reads {shown(dep)}, which is registered later (a later service)")
+                raise ValueError(f"{_shown(key)} reads {_shown(dep)}, which is registered later (a later service)")
             if reversible and 0 < rank[dep] < rank[key]:
                 raise ValueError(
-                    f"{shown(key)} reads {shown(dep)} of an earlier service, which a move toward the kill "
+                    f"{_shown(key)} reads {_shown(dep)} of an earlier service, which a move toward the kill "
                     "switch applies later (services roll back in reverse order); a service may read only its "
                     "own and stack-wide resources unless rollout:rollbackOrder is declared"
                 )

@@ -163,15 +163,6 @@ def test_the_percentage_strategy_is_refused_for_cloud_run():
     assert "rollout:services.catalog.platform" in message and "every stage would create a revision" in message
 
 
-def test_a_kubernetes_service_after_a_cloud_run_one_is_refused():
-    document = runshop()
-    services = document["config"]["rollout:services"]
-    services["worker"] = {"image": "worker:1", "port": 8080, "healthPath": "/", "replicas": 2}
-    document["config"]["rollout:monitoring"]["target"] = "gmp"
-    message = refusal(document)
-    assert "rollout:services.worker" in message and "declare Cloud Run services last" in message
-
-
 def test_secrets_from_pulumi_config_need_the_service_account_that_reads_them():
     document = runshop()
     del document["config"]["rollout:services"]["checkout"]["cloudRun"]["serviceAccount"]

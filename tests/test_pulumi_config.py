@@ -203,13 +203,13 @@ def stack_with_services_in(tmp_path: Path, order: list[str]) -> Path:
 
 
 def test_the_roll_order_pulumi_config_loses_is_taken_from_the_stack_file(tmp_path):
-    order = ["backend", "agent", "frontend"]  # Cloud Run services roll last (the frontend)
+    order = ["backend", "frontend", "agent"]  # the frontend runs on Cloud Run, between two GKE services
     path = stack_with_services_in(tmp_path / "file", order)
     config, _ = config_from_stack_file(path.read_text(encoding="utf-8"))
     assert list(json.loads(config["rollout:services"])) == sorted(order), "what Pulumi hands over"
     assert list(settings_through_pulumi(path).services) == order
     run = run_stack_file(tmp_path / "run", "prod", path.read_text(encoding="utf-8"), secret_values(rendered(load_stack(path))))
-    assert list(run.components) == order[:2], "Kubernetes services are components; Cloud Run resources sit at the stack"
+    assert list(run.components) == order, "one component per service, Cloud Run ones too, applied in the file's order"
 
 
 def test_services_the_stack_file_does_not_declare_are_refused_rather_than_rolled_in_a_guessed_order(tmp_path):

@@ -1,5 +1,5 @@
 """The Pulumi program, run in-process under mocks: it registers exactly what `rollout render` writes,
-one component per service in roll order, the growing track before the shrinking one.
+one component per service (Kubernetes or Cloud Run) in roll order, the growing track before the shrinking one.
 
 Each run copies infra/__main__.py into a temp project next to the stack file and hands the
 program the stack's config the way the Pulumi CLI does (harness/pulumi_config.py).
@@ -23,6 +23,7 @@ from harness.mock_program import ProgramRun, project_copy, run_program, run_stac
 from harness.stacks import REPO_ROOT, SECRET_ANNOTATION, STACK_FILES, rendered, secret_values
 from rollout.build.ordering import layout, scale_order, scale_up_first, service_waits, topological_order
 from rollout.build.cloud import REFERENCE, is_cloud_resource
+from rollout.build.cloudrun import RUN_SERVICE, URL_MAP
 from rollout.build.resources import build_manifests, kubernetes_manifests, manifest_key
 from rollout.core.ladder import resolve
 from rollout.output.plan import build_plan
@@ -59,6 +60,7 @@ def unwrap_secret(value):
 
 
 PROD = REPO_ROOT / "Pulumi.prod.yaml"
+RUNSHOP = REPO_ROOT / "tests" / "apps" / "Pulumi.runshop.yaml"  # Cloud Run only
 # The chat application with every service on GKE (the shipped prod runs its frontend on Cloud Run):
 # the ordering tests need three services on Kubernetes, flagged and not.
 GKE = REPO_ROOT / "tests" / "apps" / "Pulumi.chat-gke.yaml"
@@ -87,8 +89,17 @@ def deployments_of(run: ProgramRun, service: str) -> dict[str, str]:
     }
 
 
+def owner(settings, document: dict) -> str | None:
+    """The declared service a rendered document belongs to, read off the document itself: a Google
+    Cloud document's `service`, a Kubernetes manifest's app label; None for stack-wide ones."""
+    service = document.get("service") if is_cloud_resource(document) else document["metadata"].get("labels", {}).get("app")
+    return service if service in settings.services else None
+
+
 def service_resources(run: ProgramRun, service: str) -> list:
-    return [r for r in run.resources.values() if r.inputs["metadata"].get("labels", {}).get("app") == service]
+    """What the program registered under the service's component, Kubernetes and Google Cloud alike
+    (the parity test proves these are the documents rendered for that service)."""
+    return [r for r in run.resources.values() if service in run.components and r.parent == run.components[service].urn]
 
 
 # -- parity: registered == rendered, for every stage of every stack file --------------------
@@ -150,6 +161,7 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
 
     assert len(run.resources) == len(documents)
     assert_cloud_resources_registered(run, [d for d in documents if is_cloud_resource(d)], secrets)
+    assert_each_resource_is_under_its_services_component(run, settings, documents)
     registered = {(r.type, r.inputs["metadata"]["name"]): r for r in run.resources.values() if not r.type.startswith("gcp:")}
     expected = {(type_token(d["apiVersion"], d["kind"]), d["metadata"]["name"]): d for d in kubernetes_manifests(documents)}
     assert set(registered) == set(expected)
@@ -162,8 +174,20 @@ def test_program_registers_exactly_the_rendered_documents(tmp_path, stack_file, 
             assert string_data == {env: secrets[ref] for env, ref in wanted.items()}
             assert "stringData" in registered[key].additional_secret_outputs
         assert inputs == doc, f"{key} inputs differ from the rendered document"
-    assert set(run.components) == {s.name for s in settings.services.values() if not s.on_cloud_run}, \
-        "one component per Kubernetes service, nothing else"
+    assert set(run.components) == set(settings.services), "one component per service, on Kubernetes or Cloud Run"
+
+
+def assert_each_resource_is_under_its_services_component(run: ProgramRun, settings, documents: list[dict]) -> None:
+    """A service's resources, whatever runs them, are children of its component; stack-wide ones stay at the stack."""
+    stack_urn = run.reads["rollout-deployed"].parent
+    components = {name: c.urn for name, c in run.components.items()}
+    registered = {(r.name if r.type.startswith("gcp:") else (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"])): r
+                  for r in run.resources.values()}
+    for document in documents:
+        key = document["name"] if is_cloud_resource(document) else (document["kind"], document["metadata"]["name"])
+        service = owner(settings, document)
+        assert registered[key].parent == (components[service] if service else stack_urn), \
+            f"{key} belongs to {service or 'the stack'}"
 
 
 def test_secret_values_never_reach_rendered_documents():
@@ -206,7 +230,7 @@ def _register_program(tmp_path: Path, manifests: list[dict]) -> Path:
     program = tmp_path / "program.py"
     program.write_text(
         "import json\n"
-        "from rollout.pulumi.kubernetes import register\n"
+        "from rollout.pulumi.registration import register\n"
         "from rollout.spec.stack import load_stack\n"
         f"register(load_stack({str(PROD)!r}), json.loads({json.dumps(json.dumps(manifests))}))\n",
         encoding="utf-8",
@@ -244,9 +268,10 @@ def test_each_service_is_one_component_and_waits_for_all_of_the_service_before_i
         before = {r.urn for r in service_resources(run, earlier)} if earlier else set()
         # The order is known once the deployed stage is read: the reference is the one other edge.
         assert set(component.dependencies) == before | {reference.urn}, f"{later} waits for all of {earlier}"
-        for resource in service_resources(run, later):
-            assert resource.parent == component.urn
-            assert not set(resource.dependencies) & before, "one edge per service"
+        for resource in run.resources.values():
+            if resource.inputs["metadata"].get("labels", {}).get("app") == later:
+                assert resource.parent == component.urn
+                assert not set(resource.dependencies) & before, "one edge per service"
     for resource in run.resources.values():
         if "app" not in resource.inputs["metadata"].get("labels", {}):
             assert resource.parent == stack_urn, f"{resource.name} is stack-wide and stays at the stack"
@@ -265,7 +290,8 @@ def assert_each_service_waits_for_the_one_before(run: ProgramRun, order: list[st
         assert set(run.components[later].dependencies) >= {r.urn for r in service_resources(run, earlier)}
 
 
-SLOW_DEPLOYMENTS = {"delay": lambda typ, name: 0.02 if typ == DEPLOYMENT else 0}  # a provider waiting for a rollout
+# Providers waiting for a rollout: Pods becoming ready, a Cloud Run service's revision, a URL map's update.
+SLOW_WORKLOADS = {"delay": lambda typ, name: 0.02 if typ in (DEPLOYMENT, RUN_SERVICE, URL_MAP) else 0}
 
 
 @pytest.mark.parametrize("move,deployed,stage,order", [
@@ -277,7 +303,7 @@ SLOW_DEPLOYMENTS = {"delay": lambda typ, name: 0.02 if typ == DEPLOYMENT else 0}
     ("renamed stage", "canary-10", "canary-5", ["agent", "backend", "frontend"]),  # no known direction
 ])
 def test_prod_rolls_forward_provider_first_and_back_consumer_first(tmp_path, move, deployed, stage, order):
-    run = run_prod(tmp_path, stage, deployed, **SLOW_DEPLOYMENTS)
+    run = run_prod(tmp_path, stage, deployed, **SLOW_WORKLOADS)
     assert applied_order(run, order) == order, move
     assert_each_service_waits_for_the_one_before(run, order)
     assert run.components[order[0]].dependencies == [run.reads["rollout-deployed"].urn], f"{order[0]} waits for no service"
@@ -290,11 +316,7 @@ def moves_of(settings) -> list[tuple[str, str | None, str]]:
             ("kill switch", ladder[-1], settings.kill_switch), ("first deploy", None, ladder[-1])]
 
 
-# Stacks whose services all run on Kubernetes; Cloud Run services are registered after them.
-KUBERNETES_STACK_FILES = [p for p in STACK_FILES if not load_stack(p).cloud_run_services]
-
-
-@pytest.mark.parametrize("stack_file", KUBERNETES_STACK_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("stack_file", STACK_FILES, ids=lambda p: p.name)
 def test_every_stack_applies_services_in_the_order_rollout_plan_shows(tmp_path, stack_file):
     settings = load_stack(stack_file)
     declared = list(settings.services)
@@ -303,7 +325,7 @@ def test_every_stack_applies_services_in_the_order_rollout_plan_shows(tmp_path, 
         expected = declared[::-1] if backward and settings.rollback_order == "reverse" else declared
         run = run_stack_file(
             tmp_path / move, settings.stack, stack_file.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
-            overrides={"rollout:stage": stage}, deployed={"stage": deployed} if deployed else None, **SLOW_DEPLOYMENTS,
+            overrides={"rollout:stage": stage}, deployed={"stage": deployed} if deployed else None, **SLOW_WORKLOADS,
         )
         assert applied_order(run, declared) == expected, f"{stack_file.name} {move}"
         assert_each_service_waits_for_the_one_before(run, expected)
@@ -317,10 +339,63 @@ def test_a_stack_that_rolls_back_in_declared_order_keeps_it(tmp_path):
     for deployed, stage in (("all", "half"), ("all", "none"), ("none", "all")):
         run = run_stack_file(
             tmp_path / stage, "pipeline", path.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
-            overrides={"rollout:stage": stage}, deployed={"stage": deployed}, **SLOW_DEPLOYMENTS,
+            overrides={"rollout:stage": stage}, deployed={"stage": deployed}, **SLOW_WORKLOADS,
         )
         assert applied_order(run, settings.services) == ["ingest", "process", "publish"], f"{deployed} -> {stage}"
         assert_each_service_waits_for_the_one_before(run, ["ingest", "process", "publish"])
+
+
+def url_map_of(settings, service: str) -> str:
+    """The name of the service's URL map, the resource that holds a Cloud Run service's weights."""
+    return next(d["name"] for d in build_manifests(settings) if is_cloud_resource(d) and d["type"] == URL_MAP
+                and d["service"] == service)
+
+
+@pytest.mark.parametrize("move,deployed,stage", [
+    ("rollback", "canary-25", "canary-5"), ("kill switch", "full", "off"), ("promote", "canary-5", "canary-25"),
+])
+def test_prod_moves_the_frontends_weights_before_the_backend_on_the_way_down_and_after_it_on_the_way_up(
+        tmp_path, move, deployed, stage):
+    """The frontend runs on Cloud Run: its stage is the URL map's weights, and they roll in the frontend's place."""
+    settings = load_stack(PROD)
+    assert settings.services["frontend"].on_cloud_run and not settings.services["backend"].on_cloud_run
+    run = run_prod(tmp_path, stage, deployed, PROD, **SLOW_WORKLOADS)
+    url_map = run.resources[url_map_of(settings, "frontend")]
+    backend = [run.by_urn()[urn] for urn in deployments_of(run, "backend").values()]
+    assert len(backend) == 2, "both tracks of the backend"
+    if move == "promote":
+        assert url_map.started > max(d.finished for d in backend), "the consumer's weights move once its provider is applied"
+    else:
+        assert url_map.finished < min(d.started for d in backend), f"{move}: the consumer's weights move first"
+
+
+def runshop_with_a_worker_on_kubernetes(directory: Path) -> Path:
+    """tests/apps/Pulumi.runshop.yaml with a Kubernetes service declared after its two Cloud Run services."""
+    worker = ("    worker:\n      image: europe-west1-docker.pkg.dev/acme-shop-prod/shop/worker:1.0.0\n"
+              "      port: 8080\n      healthPath: /healthz\n      replicas: 2\n")
+    text = RUNSHOP.read_text(encoding="utf-8").replace("  rollout:gates:\n", worker + "  rollout:gates:\n", 1)
+    assert worker in text
+    path = directory / "Pulumi.runshop.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("deployed,stage,order", [
+    ("canary-2.5", "half", ["catalog", "checkout", "worker"]),
+    ("half", "canary-2.5", ["worker", "checkout", "catalog"]),
+    ("all", "off", ["worker", "checkout", "catalog"]),
+], ids=["promote", "rollback", "kill switch"])
+def test_a_kubernetes_service_declared_after_cloud_run_ones_rolls_in_its_declared_place(tmp_path, deployed, stage, order):
+    path = runshop_with_a_worker_on_kubernetes(tmp_path)
+    settings = load_stack(path)
+    assert [s.name for s in settings.kubernetes_services] == ["worker"], "declared last, after the Cloud Run services"
+    run = run_stack_file(
+        tmp_path / "project", "runshop", path.read_text(encoding="utf-8"), secret_values(rendered(settings, stage)),
+        overrides={"rollout:stage": stage}, deployed={"stage": deployed}, **SLOW_WORKLOADS,
+    )
+    assert applied_order(run, settings.services) == order
+    assert_each_service_waits_for_the_one_before(run, order)
+    assert list(build_plan(settings, stage, deployed).roll_order) == order, "rollout plan shows the same order"
 
 
 def test_everything_waits_for_the_namespace_and_deployments_for_their_config(tmp_path):
@@ -402,33 +477,76 @@ def test_a_resource_may_read_an_earlier_services_config_when_rollbacks_keep_the_
     assert ("Secret", "chat-prod", "backend-secrets") in plan.waits_for[("Deployment", "chat-prod", "frontend-off")]
 
 
+def test_google_cloud_documents_join_their_services_group_and_wait_for_what_they_name():
+    settings = load_stack(PROD)
+    documents = build_manifests(settings, "canary-25")
+    plan = layout(settings, documents)
+    cloud = [d for d in documents if is_cloud_resource(d)]
+    assert {d.get("service") for d in cloud} == {"frontend", None}, "the frontend's resources and stack-wide channels"
+    for doc in cloud:
+        key = manifest_key(doc)
+        assert key in (plan.services[doc["service"]] if "service" in doc else plan.stack_wide)
+        assert set(plan.waits_for[key]) == {(d["type"], "", d["name"]) for d in cloud if d["name"] in doc.get("dependsOn", [])}
+    group = plan.services["frontend"]
+    assert all(group.index(dep) < group.index(key) for key in group for dep in plan.waits_for[key] if dep in group), \
+        "registered after what it waits for"
+    assert plan.deployments["frontend"] == {} and set(plan.deployments["backend"]) == {"off", "on"}, \
+        "tracks are ordered on Kubernetes only"
+    assert {k[2] for k in scale_up_first(settings, plan, "canary-25", "canary-5")} == {"backend-on"}
+    assert service_waits(settings, plan, "canary-25", "canary-5") == {"backend": "frontend", "agent": "backend"}
+    assert service_waits(settings, plan, "canary-5", "canary-25") == {"backend": "agent", "frontend": "backend"}
+
+
+def test_a_google_cloud_document_naming_an_unknown_resource_or_service_is_refused():
+    settings = load_stack(PROD)
+    documents = build_manifests(settings)
+    url_map = next(d for d in documents if is_cloud_resource(d) and d["type"] == URL_MAP)
+    url_map["dependsOn"] = [*url_map["dependsOn"], "chat-prod-frontend-typo-be"]
+    with pytest.raises(ValueError, match="chat-prod-frontend depends on chat-prod-frontend-typo-be, which no document"):
+        layout(settings, documents)
+    url_map["dependsOn"], url_map["service"] = url_map["dependsOn"][:-1], "frontdoor"
+    with pytest.raises(ValueError, match="chat-prod-frontend belongs to service 'frontdoor', which the stack does not declare"):
+        layout(settings, documents)
+
+
 # -- no resource is replaced by the move under components ------------------------------------
 
-def test_every_moved_resource_keeps_its_old_urn_through_an_alias(tmp_path):
-    """The old layout registered every manifest at the stack; register it that way to get its URNs."""
-    settings = load_stack(GKE)
-    manifests = kubernetes_manifests(build_manifests(settings, "canary-25"))
-    old = {r.name: r.urn for r in run_program(_old_layout_program(tmp_path, manifests), settings.stack,
+@pytest.mark.parametrize("stack_file", [GKE, PROD], ids=lambda p: p.name)
+def test_every_moved_resource_keeps_its_old_urn_through_an_alias(tmp_path, stack_file):
+    """The old layouts registered every resource at the stack (Kubernetes services had no component,
+    then Cloud Run services were registered after the components); register them that way for their URNs."""
+    settings = load_stack(stack_file)
+    documents = build_manifests(settings, "canary-25")
+    old = {r.name: r.urn for r in run_program(_old_layout_program(tmp_path, documents), settings.stack,
                                                secrets=secret_values(rendered(settings))).resources.values()}
-    new = run_prod(tmp_path / "new", "canary-25", "canary-5").resources
+    new = run_prod(tmp_path / "new", "canary-25", "canary-5", stack_file).resources
+    owners = {(d["name"] if is_cloud_resource(d) else f"{d['kind']}/{d['metadata']['name']}".lower()): owner(settings, d)
+              for d in documents}
 
-    assert set(new) == set(old), "the same logical names"
+    assert set(new) == set(old) == set(owners), "the same logical names"
     for name, resource in new.items():
         if resource.urn == old[name]:
-            assert "app" not in resource.inputs["metadata"].get("labels", {}), f"{name} belongs to a service but did not move"
+            assert owners[name] is None, f"{name} belongs to {owners[name]} but did not move"
         else:
             assert old[name] in resource.aliases, f"{name} moved without an alias to {old[name]}"
-    moved = [r for r in new.values() if r.urn != old[r.name]]
-    assert len(moved) == sum(len(keys) for keys in layout(settings, manifests).services.values()) > 0
+    moved = {r.name for r in new.values() if r.urn != old[r.name]}
+    assert moved == {name for name, service in owners.items() if service}
+    if settings.cloud_run_services:
+        assert any(new[name].type.startswith("gcp:") for name in moved), "Google Cloud resources moved too"
 
 
-def _old_layout_program(tmp_path: Path, manifests: list[dict]) -> Path:
+def _old_layout_program(tmp_path: Path, documents: list[dict]) -> Path:
     program = tmp_path / "old_layout.py"
     program.write_text(
         "import json, pulumi\n"
-        "from rollout.pulumi.kubernetes import resource_for\n"
-        f"for manifest in json.loads({json.dumps(json.dumps(manifests))}):\n"
-        "    resource_for(manifest, pulumi.ResourceOptions())\n",
+        "from rollout.build.cloud import is_cloud_resource\n"
+        "from rollout.pulumi import gcp, kubernetes\n"
+        "cloud = {}\n"
+        f"for document in json.loads({json.dumps(json.dumps(documents))}):\n"
+        "    if is_cloud_resource(document):\n"
+        "        cloud[document['name']] = gcp.resource_for(document, cloud, pulumi.ResourceOptions())\n"
+        "    else:\n"
+        "        kubernetes.resource_for(document, pulumi.ResourceOptions())\n",
         encoding="utf-8",
     )
     return program
@@ -497,14 +615,14 @@ def test_preview_orders_the_same_way(tmp_path):
     tracks = deployments_of(run, "backend")
     assert tracks["on"] in run.by_urn()[tracks["off"]].dependencies
     assert list(run.components) == ["agent", "backend", "frontend"]
-    back = run_prod(tmp_path / "back", "canary-5", "canary-25", preview=True, **SLOW_DEPLOYMENTS)
+    back = run_prod(tmp_path / "back", "canary-5", "canary-25", preview=True, **SLOW_WORKLOADS)
     assert applied_order(back, ["agent", "backend", "frontend"]) == ["frontend", "backend", "agent"]
 
 
 @pytest.mark.parametrize("stack_file,stage", stack_cases(), ids=lambda v: getattr(v, "name", v))
 def test_dependencies_have_no_cycle_from_any_deployed_stage(stack_file, stage):
     settings = load_stack(stack_file)
-    manifests = kubernetes_manifests(build_manifests(settings, stage))
+    manifests = build_manifests(settings, stage)  # Google Cloud documents too
     plan = layout(settings, manifests)
     for deployed in [None, *settings.stage_names]:
         deps = {key: set(waits) for key, waits in plan.waits_for.items()}
@@ -619,11 +737,29 @@ def test_pulumi_gcp_deprecation_warnings_are_silenced_where_its_modules_load_and
     assert ours.stdout.strip() == "['cloudrunv2', 'compute', 'monitoring', 'secretmanager']"
 
 
-def test_the_program_loads_pulumi_gcp_only_for_stacks_with_google_cloud_resources():
+def pulumi_gcp_loaded_by(stack_file: Path, directory: Path) -> list[str]:
+    """The pulumi_gcp modules a fresh process has loaded after `pulumi up` of the stack under mocks."""
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(REPO_ROOT / 'tests')!r})\n"
+            "from pathlib import Path\n"
+            "from harness.mock_program import run_stack_file\n"
+            "from harness.stacks import rendered, secret_values\n"
+            "from rollout.spec.stack import load_stack\n"
+            "path, settings = Path(sys.argv[1]), load_stack(Path(sys.argv[1]))\n"
+            "run_stack_file(Path(sys.argv[2]), settings.stack, path.read_text(), secret_values(rendered(settings)))\n"
+            "print(','.join(sorted(m for m in sys.modules if m.startswith('pulumi_gcp'))))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(stack_file), str(directory)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [m for m in result.stdout.strip().split(",") if m]
+
+
+def test_the_program_loads_pulumi_gcp_only_for_stacks_with_google_cloud_resources(tmp_path):
     code = ("import sys, rollout.pulumi.program\n"
             "print(sorted(m for m in sys.modules if m.startswith('pulumi_gcp')))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.strip() == "[]", "importing the program loads none of it"
+    assert pulumi_gcp_loaded_by(GKE, tmp_path / "gke") == [], "a Kubernetes-only stack never loads pulumi_gcp"
+    assert "pulumi_gcp.compute" in pulumi_gcp_loaded_by(PROD, tmp_path / "prod"), "a stack with a load balancer does"
 
 
 def test_the_program_exports_where_each_cloud_run_service_answers(tmp_path):

@@ -3,20 +3,25 @@
 The Pulumi program turns a `Layout` into one ComponentResource per service and `depends_on`;
 `rollout plan` reads `scale_order`. Nothing here goes into the manifests.
 
-- Stack-wide resources (namespace, alert rules, routing, dashboards) belong to no service.
-- Each declared service's resources form one group. Groups roll in core.ladder.roll_order from
-  the deployed stage (declared order forward, reversed toward the kill switch unless
-  rollout:rollbackOrder says declared), each group waiting for the whole group before it in that
-  order: edges grow linearly with services, and nothing waits, even indirectly, on more than the
-  service before it. Either order is a chain, so no cycle.
-- Inside a group, everything waits for the namespace and a Deployment for the ConfigMaps and
-  Secrets its pods read; the track that grows scales up before the one that shrinks.
+- Stack-wide resources (namespace, alert rules, routing, dashboards, notification channels)
+  belong to no service.
+- Each declared service's resources form one group, whatever runs it: a Kubernetes manifest
+  labelled app=<service>, a Google Cloud document whose `service` names it (rollout.build.cloud).
+  Groups roll in core.ladder.roll_order from the deployed stage (declared order forward, reversed
+  toward the kill switch unless rollout:rollbackOrder says declared), each group waiting for the
+  whole group before it in that order: edges grow linearly with services, and nothing waits, even
+  indirectly, on more than the service before it. Either order is a chain, so no cycle.
+- Inside a group, a Kubernetes manifest waits for the namespace and a Deployment for the
+  ConfigMaps and Secrets its pods read; a Google Cloud document for what its `dependsOn` names.
+  The track that grows scales up before the one that shrinks (Kubernetes only: a Cloud Run stage
+  move is one URL map change).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from rollout.build.cloud import is_cloud_resource
 from rollout.build.resources import manifest_key
 from rollout.spec.model import RollbackOrder, StackSettings
 from rollout.core.ladder import resolve, roll_order
@@ -35,9 +40,9 @@ class Layout:
     """
 
     stack_wide: tuple[Key, ...]  # belongs to no service
-    services: Mapping[str, tuple[Key, ...]]  # service, in declared order -> its keys
-    waits_for: Mapping[Key, tuple[Key, ...]]  # namespace and env sources, each tuple sorted
-    deployments: Mapping[str, Mapping[str, Key]]  # service -> track label -> its Deployment
+    services: Mapping[str, tuple[Key, ...]]  # service, in declared order -> its keys, Kubernetes and Google Cloud
+    waits_for: Mapping[Key, tuple[Key, ...]]  # namespace, env sources, `dependsOn`; each tuple sorted
+    deployments: Mapping[str, Mapping[str, Key]]  # service -> track label -> its Deployment (Kubernetes only)
 
 
 def scale_order(settings: StackSettings, from_stage: str, to_stage: str) -> dict[str, tuple[str, str]]:
@@ -56,14 +61,19 @@ def scale_order(settings: StackSettings, from_stage: str, to_stage: str) -> dict
 
 
 def layout(settings: StackSettings, manifests: list[Manifest]) -> Layout:
-    """Group the manifests by service and list what each waits for inside the stack."""
+    """Group every document (Kubernetes manifests and Google Cloud resources) by service and list
+    what each waits for inside the stack."""
     keys = {manifest_key(m): m for m in manifests}
-    namespaces = [k for k in keys if k[0] == "Namespace"]
+    namespaces = [k for k in keys if k[0] == "Namespace"]  # a Google Cloud key's kind is its type token
+    cloud_names = {m["name"]: key for key, m in keys.items() if is_cloud_resource(m)}
     waits: dict[Key, tuple[Key, ...]] = {}
     for key, manifest in keys.items():
-        deps = set() if key[0] == "Namespace" else set(namespaces)  # nothing exists before its namespace
-        if key[0] == "Deployment":
-            deps.update(k for k in _referenced_config(manifest) if k in keys)  # env sources first
+        if is_cloud_resource(manifest):
+            deps = set(_named_dependencies(manifest, cloud_names))
+        else:
+            deps = set() if key[0] == "Namespace" else set(namespaces)  # nothing exists before its namespace
+            if key[0] == "Deployment":
+                deps.update(k for k in _referenced_config(manifest) if k in keys)  # env sources first
         waits[key] = tuple(sorted(deps))
 
     groups = _group_by_service(settings, manifests)
@@ -103,7 +113,8 @@ def scale_up_first(settings: StackSettings, plan: Layout, deployed_stage: str | 
 
 def service_waits(settings: StackSettings, plan: Layout, deployed_stage: str | None, stage: str) -> dict[str, str]:
     """Service -> the service applied just before it, which it waits for: a chain in roll_order
-    from the deployed stage (declared order when nothing known is deployed)."""
+    from the deployed stage (declared order when nothing known is deployed). Every service with
+    resources is a link, on Kubernetes or on Cloud Run."""
     applied = [service for service in roll_order(settings, deployed_stage, stage) if service in plan.services]
     return dict(zip(applied[1:], applied))
 
@@ -118,7 +129,7 @@ def topological_order(deps: Mapping[Key, Iterable[Key]]) -> list[Key]:
         if key in done:
             return
         if key in visiting:
-            raise ValueError("dependency cycle: " + " -> ".join("/".join(k) for k in (*path, key)))
+            raise ValueError("dependency cycle: " + " -> ".join(_shown(k) for k in (*path, key)))
         visiting.add(key)
         for dep in deps.get(key, ()):
             visit(dep, (*path, key))
@@ -131,6 +142,11 @@ def topological_order(deps: Mapping[Key, Iterable[Key]]) -> list[Key]:
     return out
 
 
+def _shown(key: Key) -> str:
+    """Deployment/chat-prod/agent; a Google Cloud resource as its type token and name."""
+    return "/".join(part for part in key if part)
+
+
 def _refuse_waits_against_the_roll_order(settings: StackSettings, rank: Mapping[Key, int],
                                          waits: Mapping[Key, tuple[Key, ...]]) -> None:
     """Waiting for a service applied after one's own would wait in a circle with the roll order:
@@ -139,23 +155,37 @@ def _refuse_waits_against_the_roll_order(settings: StackSettings, rank: Mapping[
     for key, deps in waits.items():
         for dep in deps:
             if rank[dep] > rank[key]:
-                raise ValueError(f"{'/'.join(key)} reads {'/'.join(dep)}, which is registered later (a later service)")
+                raise ValueError(f"{_shown(key)} reads {_shown(dep)}, which is registered later (a later service)")
             if reversible and 0 < rank[dep] < rank[key]:
                 raise ValueError(
-                    f"{'/'.join(key)} reads {'/'.join(dep)} of an earlier service, which a move toward the kill "
+                    f"{_shown(key)} reads {_shown(dep)} of an earlier service, which a move toward the kill "
                     "switch applies later (services roll back in reverse order); a service may read only its "
                     "own and stack-wide resources unless rollout:rollbackOrder is declared"
                 )
 
 
 def _group_by_service(settings: StackSettings, manifests: Iterable[Manifest]) -> dict[str, list[Key]]:
-    """Manifests labelled app=<declared service>; stack-wide ones (namespace, rules) belong to none."""
+    """Manifests labelled app=<declared service> and Google Cloud documents whose `service` names one;
+    stack-wide ones (namespace, rules, notification channels) belong to none."""
     groups: dict[str, list[Key]] = {}
     for manifest in manifests:
-        app = (manifest["metadata"].get("labels") or {}).get(APP_LABEL)
-        if app in settings.services:
-            groups.setdefault(app, []).append(manifest_key(manifest))
+        if is_cloud_resource(manifest):
+            service = manifest.get("service")
+            if service is not None and service not in settings.services:
+                raise ValueError(f"{manifest['name']} belongs to service {service!r}, which the stack does not declare")
+        else:
+            service = (manifest["metadata"].get("labels") or {}).get(APP_LABEL)
+        if service in settings.services:
+            groups.setdefault(service, []).append(manifest_key(manifest))
     return groups
+
+
+def _named_dependencies(doc: Manifest, cloud_names: Mapping[str, Key]) -> list[Key]:
+    """The Google Cloud documents a document's `dependsOn` names (references to their outputs included)."""
+    missing = [name for name in doc.get("dependsOn", []) if name not in cloud_names]
+    if missing:
+        raise ValueError(f"{doc['name']} depends on {', '.join(missing)}, which no document of the stack names")
+    return [cloud_names[name] for name in doc.get("dependsOn", [])]
 
 
 def _referenced_config(deployment: Manifest) -> list[Key]:

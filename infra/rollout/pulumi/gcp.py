@@ -4,8 +4,9 @@ pulumi_gcp resource, so the program registers exactly what `rollout render` writ
 A document's top-level inputs become the class's keyword arguments; nested camelCase dicts pass
 through the SDK unchanged (map keys such as labels stay as written). `${name.output}` resolves to
 the named resource's output, `secretInputs` are filled from Pulumi secret config and stay secret end
-to end, and `dependsOn` (plus the roll order of rollout.build.ordering) becomes depends_on.
-pulumi_gcp loads only when a stack has Google Cloud resources, one module at a time.
+to end. A document with a `service` is a child of that service's component and rolls in its order,
+`dependsOn` becomes depends_on (rollout.pulumi.registration). pulumi_gcp loads only when a stack
+has Google Cloud resources, one module at a time.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ import pulumi
 from rollout.build import cloudrun
 from rollout.build.cloud import REFERENCE, Document, is_cloud_resource
 from rollout.build.monitoring import cloudmonitoring
-from rollout.build.ordering import Key, topological_order
+from rollout.build.ordering import Key
 from rollout.build.promql import cloud_run_service_name
-from rollout.build.resources import Manifest, manifest_key
+from rollout.build.resources import Manifest
 from rollout.core.ladder import tracks_of
 from rollout.errors import UsageError
 from rollout.spec.model import StackSettings
@@ -107,31 +108,17 @@ def inputs_of(doc: Document, resources: dict[str, pulumi.CustomResource]) -> dic
     return {snake(k): v for k, v in inputs.items()}
 
 
-def register(settings: StackSettings, manifests: list[Manifest],
-             cluster: dict[Key, pulumi.CustomResource]) -> dict[Key, pulumi.CustomResource]:
-    """Register the Google Cloud documents, each after what it names in `dependsOn`; `cluster` holds the
-    Kubernetes resources already registered: a Cloud Run service (declared after every Kubernetes
-    service) waits for their Deployments, as a later service waits for an earlier one."""
-    docs = [m for m in manifests if is_cloud_resource(m)]
-    names = {d["name"]: manifest_key(d) for d in docs}
-    earlier = [key for key in cluster if key[0] == "Deployment"]
-    waits = {manifest_key(d): [names[n] for n in d.get("dependsOn", [])]
-             + (earlier if d["type"] == cloudrun.RUN_SERVICE else []) for d in docs}
-    by_key = {manifest_key(d): d for d in docs}
-    resources = dict(cluster)
-    by_name: dict[str, pulumi.CustomResource] = {}
-    for key in topological_order({k: [d for d in deps if d in by_key] for k, deps in waits.items()}):
-        doc = by_key[key]
-        opts = pulumi.ResourceOptions(depends_on=[resources[d] for d in waits[key]])
-        resources[key] = by_name[doc["name"]] = resource_class(doc["type"])(doc["name"], opts=opts,
-                                                                           **inputs_of(doc, by_name))
-    _export_endpoints(settings, by_name)
-    return resources
+def resource_for(doc: Document, registered: dict[str, pulumi.CustomResource],
+                 opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """The document as its typed pulumi_gcp resource; `registered` holds the Google Cloud resources
+    already registered, by name, which its `${name.output}` references resolve to."""
+    return resource_class(doc["type"])(doc["name"], opts=opts, **inputs_of(doc, registered))
 
 
-def _export_endpoints(settings: StackSettings, resources: dict[str, pulumi.CustomResource]) -> None:
+def export_endpoints(settings: StackSettings, registered: dict[Key, pulumi.CustomResource]) -> None:
     """Where each Cloud Run service answers: the load balancer's address (point the domain's DNS at it)
     and every track's own URL."""
+    resources = {name: resource for (kind, _, name), resource in registered.items() if kind in CLASSES}
     endpoints = {}
     for service in settings.cloud_run_services:
         run = service.cloud_run

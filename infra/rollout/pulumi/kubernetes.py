@@ -5,17 +5,7 @@ fields as inputs, so what Pulumi registers is exactly what `rollout render` writ
 sees what pulumi_kubernetes' typed classes would send (type, name, inputs, provider version,
 secret outputs) without the SDK translating every field through their Python types, which cost
 a quarter of the program's time. Only rollout.pulumi and infra/__main__.py import pulumi.
-
-Each declared service's resources are children of one `rollout:index:Service` component, and
-each component depends on the resources of the service applied before it: Pulumi registers the
-component once they are applied, and the component's children wait for their parent. That is one
-edge per resource of a service where a resource-to-resource chain needs one per pair, and the SDK
-checks every edge for cycles by walking all it depends on. Which service comes before is known
-only once the deployed stage is read (core.ladder.roll_order: reversed toward the kill switch),
-so each component's depends_on is an Output that resolves to one link of that chain.
-`pulumi preview` groups its output by service too. Stack-wide resources stay at the stack.
-Resources moved under a component carry `Alias(parent=ROOT_STACK_RESOURCE)`, the URN they had
-at the stack, so the move replaces nothing.
+Where each resource goes and what it waits for is rollout.pulumi.registration's.
 """
 from __future__ import annotations
 
@@ -23,13 +13,8 @@ from importlib import metadata
 
 import pulumi
 
-from rollout.build.resources import Manifest, manifest_key
-from rollout.build.ordering import Key, Layout, layout, scale_up_first, service_waits
-from rollout.spec.model import StackSettings
+from rollout.build.resources import Manifest
 from rollout.build.kubernetes import secret_config_keys
-
-SERVICE_TYPE = "rollout:index:Service"
-MOVED_FROM_STACK = pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)  # where these resources lived before services had components
 
 PROVIDER = pulumi.ResourceOptions(version=metadata.version("pulumi_kubernetes"))  # the plugin its own classes ask for
 SECRET_FIELDS = ["data", "stringData"]  # what pulumi_kubernetes' Secret keeps secret
@@ -77,65 +62,3 @@ def resource_for(manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.Cus
             inputs["stringData"] = string_data
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_FIELDS))
     return pulumi.CustomResource(type_token(manifest), logical_name(manifest), inputs, pulumi.ResourceOptions.merge(PROVIDER, opts))
-
-
-class ServiceComponent(pulumi.ComponentResource):
-    """One declared service: the parent of its resources, registered once `after` are applied."""
-
-    def __init__(self, service: str, after: pulumi.Input[list[pulumi.CustomResource]]):
-        super().__init__(SERVICE_TYPE, service, None, pulumi.ResourceOptions(depends_on=after))
-        self.register_outputs({})
-
-
-def register(
-    settings: StackSettings, manifests: list[Manifest], deployed_stage: pulumi.Output | None = None,
-) -> dict[Key, pulumi.CustomResource]:
-    """Register every manifest, stack-wide ones at the stack, the others under their service.
-
-    deployed_stage: the stage the stack runs now (an Output, or None when unknown); services are
-    applied in roll order from it to settings.stage, and within a service the track that grows
-    scales up before the other shrinks.
-    """
-    plan = layout(settings, manifests)
-    by_key = {manifest_key(m): m for m in manifests}
-    moves = _scale_up_first(settings, plan, deployed_stage)
-    waits = _service_waits(settings, plan, deployed_stage)
-    either_way = _possibly_shrinking(plan)
-    resources: dict[Key, pulumi.CustomResource] = {}
-
-    def add(key: Key, parent: ServiceComponent | None) -> pulumi.CustomResource:
-        depends_on: list[pulumi.Input] = [resources[d] for d in plan.waits_for[key]]
-        if moves is not None and key in either_way:  # the growing track's Deployment, or None (no wait), once known
-            depends_on.append(moves.apply(lambda edges: resources[edges[key]] if key in edges else None))
-        aliases = [MOVED_FROM_STACK] if parent else None
-        resources[key] = resource_for(by_key[key], pulumi.ResourceOptions(depends_on=depends_on, parent=parent, aliases=aliases))
-        return resources[key]
-
-    for key in plan.stack_wide:
-        add(key, None)
-    members: dict[str, list[pulumi.CustomResource]] = {}
-    for service, keys in plan.services.items():  # declared order; applied in roll order
-        # On the previous service's resources, not its component: the SDK's cycle check walks
-        # everything a dependency depends on, so a chain of components costs quadratic time.
-        # Resolved once every service is registered, so a later-declared one can come first.
-        after = waits.apply(lambda before, service=service: members.get(before.get(service), []))
-        component = ServiceComponent(service, after=after)
-        members[service] = [add(key, component) for key in keys]
-    return resources
-
-
-def _scale_up_first(settings: StackSettings, plan: Layout, deployed_stage: pulumi.Output | None) -> pulumi.Output | None:
-    if deployed_stage is None:
-        return None
-    return deployed_stage.apply(lambda deployed: scale_up_first(settings, plan, deployed, settings.stage))
-
-
-def _service_waits(settings: StackSettings, plan: Layout, deployed_stage: pulumi.Output | None) -> pulumi.Output:
-    """Output of service -> the service applied before it; declared order without a deployed stage."""
-    deployed = pulumi.Output.from_input(None) if deployed_stage is None else deployed_stage
-    return deployed.apply(lambda stage: service_waits(settings, plan, stage, settings.stage))
-
-
-def _possibly_shrinking(plan: Layout) -> set[Key]:
-    """Deployments of services with two tracks: which one shrinks depends on the deployed stage."""
-    return {key for tracks in plan.deployments.values() if len(tracks) == 2 for key in tracks.values()}

@@ -16,7 +16,8 @@ from rollout.errors import RolloutError
 from rollout.pulumi import gcp  # Google Cloud: pulumi_gcp loads only for stacks with Google Cloud resources
 from rollout.pulumi.config import settings_from_pulumi_config
 from rollout.pulumi.deployed import STAGE_OUTPUT, deployed_stage
-from rollout.pulumi.kubernetes import missing_secret_config, register
+from rollout.pulumi.kubernetes import missing_secret_config
+from rollout.pulumi.registration import register
 
 
 def main(project_dir: Path) -> None:
@@ -31,7 +32,8 @@ def main(project_dir: Path) -> None:
             commands = "; ".join(f"pulumi config set --secret {key} <value>" for key in missing)
             raise pulumi.RunError(f"{settings.file}: missing secret config {', '.join(missing)}: run {commands}")
         before = deployed_stage()
-        resources = gcp.register(settings, manifests, register(settings, cluster, before))
+        resources = register(settings, manifests, before)
+        gcp.export_endpoints(settings, resources)
     except RolloutError as exc:  # a readable config message, not a traceback
         raise pulumi.RunError(str(exc)) from None
     # Known only once every resource is applied: the next update orders its moves from this.

@@ -142,7 +142,6 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
     gates = parse_gates(key("gates"), stack, indicators)
     gates = replace(gates, backup=gcp.parse_backup_check(_gates_child(key("gates"), "cloudSqlBackup"), ladder, google))
     monitoring = parse_monitoring(key("monitoring"), app, stack, services, indicators, gates.red_margin)
-    _check_roll_order(need("services"), services)
     _check_roles(raw.get("services"), services, roles_in_use(indicators, monitoring.alerts))
     _check_credentials(file, services, monitoring)
     return StackSettings(
@@ -157,19 +156,6 @@ def parse_stack(document: Any, stack: str, file: str) -> StackSettings:
 def _gates_child(node: Node, name: str) -> Node:
     value = node.value.get(name) if isinstance(node.value, dict) else None
     return node.child(name, value)
-
-
-def _check_roll_order(node: Node, services: dict[str, Service]) -> None:
-    """Google Cloud resources are registered after the Kubernetes ones, so they can wait for them but not
-    the other way round: a Kubernetes service declared after a Cloud Run one would not wait for it."""
-    seen_cloud_run = None
-    for service in services.values():
-        if service.on_cloud_run:
-            seen_cloud_run = seen_cloud_run or service.name
-        elif seen_cloud_run:
-            raise node.child(service.name, None).error(
-                f"runs on Kubernetes but is declared after the Cloud Run service {seen_cloud_run}; services roll in "
-                "declared order and Kubernetes services cannot wait for Cloud Run ones: declare Cloud Run services last")
 
 
 def _stage_ref(node: Node, ladder: list[str]) -> str:

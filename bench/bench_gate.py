@@ -45,7 +45,15 @@ def stack_document(services: int) -> dict:
                 "metrics": {"job": f"svc{i:02d}", "signals": SIGNALS},
             } for i in range(services)
         },
-        "rollout:gates": {"ledger": "ledger/bench.jsonl"},
+        # The chat checklist's own indicators, so the gate runs prod's full set of checks.
+        "rollout:indicators": {
+            "sessionCreationSuccess": {"success": {"errors": "sessionCreationErrors", "total": "sessionCreations"}},
+            "sseSuccess": {"success": {"errors": "sseConnectionErrors", "total": "sseConnections"}},
+            "firstTokenP95": {"quantile": "firstTokenLatency"},
+        },
+        "rollout:gates": {"ledger": "ledger/bench.jsonl", "checks": {
+            "errorRate": {"max": 1}, "latencyP95": {"max": "500ms"}, "sessionCreationSuccess": {"min": 99},
+            "sseSuccess": {"min": 99}, "firstTokenP95": {"max": "150ms"}}},
     }}
 
 

@@ -124,9 +124,11 @@ def prepare_tools(documents: dict[str, str], work: Path) -> dict[str, Path]:
     (work / "values.json").write_text(json.dumps({"resources": manifests}), encoding="utf-8")
     (work / "text-values.json").write_text(json.dumps({"documents": list(documents.values())}), encoding="utf-8")
     (work / "documents.json").write_text(json.dumps(documents), encoding="utf-8")
-    kustomize = write_files(work / "kustomize", {f"resources/{name}": text for name, text in documents.items()})
+    # kustomize accepts Kubernetes objects only: a stack's Google Cloud documents (gcp-*) are left out for it.
+    cluster = {name: text for name, text in documents.items() if not name.startswith("gcp-")}
+    kustomize = write_files(work / "kustomize", {f"resources/{name}": text for name, text in cluster.items()})
     (kustomize / "kustomization.yaml").write_text(
-        "resources:\n" + "".join(f"- resources/{name}\n" for name in documents), encoding="utf-8")
+        "resources:\n" + "".join(f"- resources/{name}\n" for name in cluster), encoding="utf-8")
     return {"chart": write_files(work / "chart", CHART), "text_chart": write_files(work / "text-chart", TEXT_CHART),
             "values": work / "values.json", "text_values": work / "text-values.json", "kustomize": kustomize,
             "documents": work / "documents.json"}

@@ -6,13 +6,15 @@ SPEC_TESTS = [
     "tests/test_mutants_spec_reading.py", "tests/test_mutants_spec_stack.py", "tests/test_mutants_spec_sections.py",
     "tests/test_bad_stack_files.py", "tests/test_hostile_stack_files.py", "tests/test_monitoring_config.py",
     "tests/test_credentials.py", "tests/test_pulumi_config.py", "tests/test_stages.py", "tests/test_gates_verdicts.py",
+    "tests/test_gcp_cloudrun.py",
 ]
 MOVE_TESTS = ["tests/test_stack_file_editing.py", "tests/test_ledger_integrity.py", "tests/test_cli.py"]
 
 TARGETS: dict[str, list[tuple[str, list[str]]]] = {
     "stages": [
         ("infra/rollout/core/ladder.py", ["tests/test_mutants_stages.py", "tests/test_stages.py",
-                                          "tests/test_rollout_checklist.py", "tests/test_cli.py"]),
+                                          "tests/test_gcp_cloudrun.py", "tests/test_rollout_checklist.py",
+                                          "tests/test_cli.py"]),
         ("infra/rollout/core/transitions.py", ["tests/test_mutants_stages.py", "tests/test_cli.py",
                                                "tests/test_rollout_checklist.py"]),
     ],

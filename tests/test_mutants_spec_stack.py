@@ -141,6 +141,12 @@ def test_an_unknown_rollout_key_lists_every_allowed_one():
     assert message.endswith(", rollout:gitops (or a secret set with `pulumi config set --secret`)")
 
 
+def test_a_retired_key_is_refused_with_what_to_do():
+    assert refused(document(previousStage="off")) == (
+        "Pulumi.prod.yaml: rollout:previousStage: no longer used: `pulumi up` reads the deployed stage from the "
+        "stack's own outputs; delete this line")
+
+
 def test_a_stack_name_that_cannot_be_a_label_is_refused():
     assert refused(document(), stack="prod_") == (
         "Pulumi.prod.yaml: (stack name): 'prod_' cannot label resources: letters, digits, '-', '_' and '.', "
@@ -180,15 +186,15 @@ def test_required_keys_are_named_when_missing():
 def test_the_defaults_of_the_optional_keys():
     settings = load(document())
     assert settings.strategy is Strategy.TRACKS and settings.percentage_env == "ROLLOUT_PERCENTAGE"
-    assert settings.previous_stage is None and settings.allow_skip is False and settings.weight_tolerance == 1.0
+    assert settings.allow_skip is False and settings.weight_tolerance == 1.0
     assert settings.kill_switch == "off" and settings.rollback_order is RollbackOrder.REVERSE
 
 
 def test_optional_keys_take_the_values_given():
-    settings = load(document(strategy="percentage", percentageEnv="ROLL_PCT", previousStage="half", allowSkip=True,
+    settings = load(document(strategy="percentage", percentageEnv="ROLL_PCT", allowSkip=True,
                              weightTolerance=2.5, rollbackOrder="declared", stage="half"))
     assert settings.strategy is Strategy.PERCENTAGE and settings.percentage_env == "ROLL_PCT"
-    assert (settings.previous_stage, settings.allow_skip, settings.weight_tolerance) == ("half", True, 2.5)
+    assert (settings.allow_skip, settings.weight_tolerance) == (True, 2.5)
     assert settings.rollback_order is RollbackOrder.DECLARED and settings.stage == "half"
 
 
@@ -205,7 +211,6 @@ def test_a_stage_reference_must_be_a_stage_of_the_ladder():
         "Pulumi.prod.yaml: rollout:stage: must be a stage name, got the boolean true; quote it")
     assert refused(document(stage="hlaf")) == (
         "Pulumi.prod.yaml: rollout:stage: unknown stage 'hlaf' (did you mean 'half'?); the ladder is off -> half -> full")
-    assert refused(document(previousStage="nope")).startswith("Pulumi.prod.yaml: rollout:previousStage: unknown stage")
 
 
 def test_an_empty_ladder_is_refused():

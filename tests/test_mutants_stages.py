@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from ruamel.yaml import YAML
 
-from rollout.core.ladder import resolve, roll_order, tracks_of
+from conftest import REPO
+from rollout.core.ladder import check_ladder, resolve, roll_order, tracks_of
 from rollout.core.transitions import (
     PROMOTE, ROLLBACK, automatic_rollback_target, prepare, promotion_target, rollback_target,
 )
@@ -68,6 +70,51 @@ def test_a_weight_the_replicas_miss_by_more_than_the_tolerance_names_the_split_t
             "more than the 1 point tolerance; ") in str(err.value)
 
 
+def test_a_track_with_one_replica_serves_and_one_with_none_does_not():
+    state = resolve(shop(stage="s10"))  # 10% of 10 replicas: one pod on
+    assert dict(state.splits["api"].replicas) == {"off": 9, "on": 1} and state.splits["api"].active == ("off", "on")
+    assert resolve(shop(stage="off")).splits["api"].active == ("off",)
+    assert resolve(shop(stage="full")).splits["api"].active == ("on",)
+    assert resolve(shop(stage="full")).splits["db"].active == ("stable",)
+
+
+# -- Cloud Run: traffic is split by the load balancer's weights, not by replicas -------------------
+
+def run_shop(weights: list[float]):
+    """tests/apps/Pulumi.runshop.yaml (checkout has a flag, catalog none) with a ladder of these weights."""
+    document = YAML(typ="safe").load((REPO / "tests" / "apps" / "Pulumi.runshop.yaml").read_text())
+    document["config"]["rollout:stages"] = [{"name": f"s{i}", "weight": w} for i, w in enumerate(weights)]
+    document["config"]["rollout:stage"] = "s0"
+    document["config"]["rollout:gates"].pop("cloudSqlBackup")
+    return parse_stack(document, "prod", "Pulumi.prod.yaml")
+
+
+def test_a_cloud_run_weight_becomes_exact_load_balancer_weights_out_of_1000():
+    settings = run_shop([0, 2.5, 100])
+    split = resolve(settings, "s1").splits["checkout"]
+    assert (dict(split.traffic), dict(split.replicas)) == ({"off": 975, "on": 25}, {})
+    assert (split.requested, split.effective, split.flagged, split.tracks, split.active) == (
+        2.5, 2.5, True, ("off", "on"), ("off", "on"))
+    assert resolve(settings, "s0").splits["checkout"].active == ("off",)
+    assert resolve(settings, "s2").splits["checkout"].active == ("on",)
+
+
+def test_a_cloud_run_service_without_flags_takes_all_traffic_on_one_track_and_reports_no_weight():
+    split = resolve(run_shop([0, 50]), "s1").splits["catalog"]
+    assert (dict(split.traffic), split.active, split.requested, split.effective, split.flagged) == (
+        {"stable": 1000}, ("stable",), 0.0, 0.0, False)
+    assert resolve(run_shop([0, 50]), "s1").weights() == {"checkout": {"requested": 50, "effective": 50}}
+
+
+@pytest.mark.parametrize("weight, advice", [(2.55, "2.6"), (0.05, "0.1"), (99.94, "99.9")])
+def test_a_cloud_run_weight_finer_than_a_tenth_of_a_percent_is_refused_with_the_nearest(weight, advice):
+    with pytest.raises(UsageError) as err:
+        check_ladder(run_shop([0, weight]))
+    assert str(err.value) == (
+        f"Pulumi.prod.yaml: rollout:stages: stage 's1' asks for {weight}% of checkout, which runs on Cloud Run behind a "
+        f"load balancer that splits traffic in steps of 0.1%; use e.g. {advice}%")
+
+
 # -- the order services move in ------------------------------------------------------------------
 
 def test_forward_moves_apply_services_in_declared_order():
@@ -90,6 +137,11 @@ def test_rollback_order_declared_keeps_the_declared_order_backward_too():
 
 def test_a_plan_to_the_stage_the_stack_is_at_is_not_a_move_backward():
     assert roll_order(shop(), "s50", "s50") == ["db", "api", "web"]
+
+
+def test_a_move_from_an_unknown_stage_has_no_direction_and_keeps_the_declared_order():
+    assert roll_order(shop(), None, "off") == ["db", "api", "web"]  # a first deploy
+    assert roll_order(shop(), "retired", "off") == ["db", "api", "web"]  # a stage no longer on the ladder
 
 
 # -- promote ---------------------------------------------------------------------------------

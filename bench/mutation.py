@@ -1,14 +1,20 @@
 """Mutation testing: change one small thing in a module and check that some test notices.
 
-A mutant is the module with one change a slip of the keyboard could make: `<` made `<=` or `>=`,
-`+` made `-`, `and` made `or`, a `not` dropped, a number off by one, `True` made `False`, a
-string emptied, a return value made None, `max` made `min`, a call, `raise` or `continue`
-deleted. The module's tests run against each mutant: it is KILLED when they fail (or hang:
-TIMEOUT), it SURVIVES when they still pass, a line no test would notice going wrong.
-INCOMPETENT mutants do not compile or could not be tested at all. The score of a module is
-(killed + timeout) / (mutants - incompetent - judged equivalent).
+A mutant is the module with one change a slip of the keyboard could make: a comparison relaxed
+or negated (`<` made `<=` or `>=`, `==` made `!=`, `in` made `not in`), `+` made `-` and `*`
+made `/`, `and` made `or`, a `not` dropped, a number off by one (0 and 1 swapped), `True` made
+`False`, a string emptied, a return value made None, `max` made `min`, and a call, `raise`,
+`continue` or `+=` deleted. The module's tests run against each mutant: it is KILLED when they
+fail (or hang: TIMEOUT) and SURVIVES when they still pass, a line no test would notice going
+wrong. INCOMPETENT mutants do not compile or could not be tested. The score of a module is
+(killed + timeout) / (mutants - incompetent - judged equivalent); the survivors judged
+equivalent (no test could tell them apart) are listed with the reason in bench/mutation_targets.py.
 
-Usage (from the repository root; not part of CI, it takes minutes):
+Not mutated: docstrings, annotations and decorators (declarations, not logic), and text meant for
+people: f-string text, the messages of `raise` and `node.error(...)`, the hint of
+`node.text(pattern, hint)`, the separator of `", ".join(...)`; lines marked `# pragma: no mutate`.
+
+Usage (from the repository root; not part of CI: a full run takes about an hour on two cores):
     .venv/bin/python bench/mutation.py                  # every target in bench/mutation_targets.py
     .venv/bin/python bench/mutation.py stages verdicts  # some of them
     .venv/bin/python bench/mutation.py --module infra/rollout/core/ladder.py --tests tests/test_stages.py
@@ -21,8 +27,9 @@ Options:
 Nothing is written into the source tree. The parent process compiles each mutant and stores
 the code object in a temporary folder; bench/mutation_site/sitecustomize.py, put first on
 PYTHONPATH (so subprocesses the tests start get it too), serves that code object when the
-module is imported. Hypothesis runs with a fixed seed and its own database per mutant, so a
-run is repeatable and leaves no example database behind.
+module is imported, under the module's real path. Each mutant runs `pytest -x -q -p
+no:cacheprovider` on its tests in a fresh process, with its own --basetemp, a fixed
+Hypothesis seed and its own Hypothesis database, so a run is repeatable and leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -118,10 +125,11 @@ class _Mutator(ast.NodeTransformer):
             return ast.copy_location(replacement, node)
         return node
 
-    def _offer_many(self, node: ast.AST, replacements: list[ast.AST]) -> ast.AST:
+    def _offer_many(self, node: ast.AST, replacements: list[ast.AST],
+                    texts: list[tuple[str, str]] | None = None) -> ast.AST:
         result = node
-        for replacement in replacements:
-            offered = self._offer(node, replacement)
+        for i, replacement in enumerate(replacements):
+            offered = self._offer(node, replacement, texts=texts[i] if texts else None)
             if offered is not node:
                 result = offered
         return result
@@ -226,12 +234,7 @@ class _Mutator(ast.NodeTransformer):
             others = [""]
         else:
             return node
-        result = node
-        for other in others:
-            offered = self._offer(node, ast.Constant(other), texts=self._in_context(node, other))
-            if offered is not node:
-                result = offered
-        return result
+        return self._offer_many(node, [ast.Constant(o) for o in others], [self._in_context(node, o) for o in others])
 
     def _in_context(self, node: ast.Constant, other) -> tuple[str, str]:
         """A constant shown with the expression around it (`x < 0 -> x < 1`), when that is short."""

@@ -6,9 +6,12 @@ import copy
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
+from conftest import REPO
 from rollout.errors import ConfigError
-from rollout.spec.model import PodSecurity, RollbackOrder, Strategy
+from rollout.spec import gcp
+from rollout.spec.model import MetricContract, PodSecurity, RollbackOrder, Signal, Strategy
 from rollout.spec.stack import is_secure, load_stack, parse_stack, read_document, stack_name_from_path
 
 FILE = "Pulumi.prod.yaml"
@@ -440,6 +443,16 @@ def test_allowed_plain_values_must_name_the_service_s_env_or_flags():
         "Pulumi.prod.yaml: rollout:services.api.allowPlainValues[0]: OTHER is not in this service's env or flags")
 
 
+def test_a_cloud_run_service_has_no_replicas_and_is_measured_by_cloud_monitoring():
+    run_shop = YAML(typ="safe").load((REPO / "tests" / "apps" / "Pulumi.runshop.yaml").read_text())
+    checkout = load(run_shop).services["checkout"]
+    assert checkout.replicas == 0
+    assert checkout.metrics == MetricContract(
+        job=checkout.cloud_run.name, path="", error_codes="5..",
+        signals={"requests": Signal("requests", "counter", gcp.REQUEST_COUNT),
+                 "latency": Signal("latency", "histogram", gcp.REQUEST_LATENCIES)})
+
+
 # -- pod security ------------------------------------------------------------------------------
 
 def test_pod_security_defaults_to_the_restricted_standard():
@@ -569,6 +582,6 @@ def test_secret_config_key_names_that_are_the_secret_itself_are_refused():
     assert refused(document(monitoring=routing)) == (
         "Pulumi.prod.yaml: rollout:monitoring.routing.pagerduty.routingKeySecret: looks like a credential "
         f"(AWS Access Key): {advice}")
-    routing = {"routing": {"slack": {"webhookSecret": AWS_KEY}}}
-    assert refused(document(monitoring=routing)).startswith(
-        "Pulumi.prod.yaml: rollout:monitoring.routing.slack.webhookSecret: looks like a credential")
+    for key in ("webhookSecret", "tokenSecret"):
+        assert refused(document(monitoring={"routing": {"slack": {key: AWS_KEY}}})).startswith(
+            f"Pulumi.prod.yaml: rollout:monitoring.routing.slack.{key}: looks like a credential")

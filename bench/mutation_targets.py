@@ -8,7 +8,7 @@ SPEC_TESTS = [
     "tests/test_credentials.py", "tests/test_pulumi_config.py", "tests/test_stages.py", "tests/test_gates_verdicts.py",
     "tests/test_gcp_cloudrun.py",
 ]
-MOVE_TESTS = ["tests/test_stack_file_editing.py", "tests/test_ledger_integrity.py", "tests/test_cli.py"]
+MOVE_TESTS = ["tests/test_mutants_stackfile.py", "tests/test_stack_file_editing.py", "tests/test_ledger_integrity.py", "tests/test_cli.py"]
 
 TARGETS: dict[str, list[tuple[str, list[str]]]] = {
     "stages": [
@@ -27,7 +27,7 @@ TARGETS: dict[str, list[tuple[str, list[str]]]] = {
     ],
     "moves": [
         ("infra/rollout/core/stackfile.py", MOVE_TESTS),
-        ("infra/rollout/core/moves.py", [*MOVE_TESTS, "tests/test_concurrent_moves.py", "tests/test_crash_safety.py"]),
+        ("infra/rollout/core/moves.py", ["tests/test_mutants_moves.py", *MOVE_TESTS, "tests/test_concurrent_moves.py", "tests/test_crash_safety.py"]),
     ],
 }
 
@@ -39,7 +39,23 @@ _OWN_AFTER_BUILTINS = ("the stack's own entries need only sort after the built-i
 _DEEP = ("deep only changes when nested values are built, not what they are; a key that is not text is refused "
          "either way")
 _AFTER_EQUAL = "distance == 0 was refused on the line before, and distance is a whole number"
+_THREE_EVENTS = ("no YAML event stream has exactly 3 events: stream start and end, and a document's start and end "
+                 "around any node")
+_BLOCK_BODY = ("the content line is matched by [^\\r\\n]+ and stripped: starting one character earlier (the newline) or "
+               "later (its indentation, at least one space) finds the same line at the same place")
+_UNDER_LOCK = "called under the stack lock, or on the temp file this run made: nothing else removes it in between"
 EQUIVALENT: dict[str, str] = {
+    "infra/rollout/core/stackfile.py:_find_stage: len(events) < 3 -> len(events) < 4": _THREE_EVENTS,
+    "infra/rollout/core/stackfile.py:_find_stage: len(events) < 3 -> len(events) <= 3": _THREE_EVENTS,
+    "infra/rollout/core/stackfile.py:_value_span: text.index('\\n', start) + 1 -> text.index('\\n', start) + 0": _BLOCK_BODY,
+    "infra/rollout/core/stackfile.py:_value_span: text.index('\\n', start) + 1 -> text.index('\\n', start) + 2": _BLOCK_BODY,
+    "infra/rollout/core/stackfile.py:_value_span: body + lines[0].start() -> body - lines[0].start()":
+        "the first content line starts at body (indentation included in the match; blank lines before it would make "
+        "the value fail the stage-name pattern first), so lines[0].start() is 0",
+    "infra/rollout/core/stackfile.py:with_stage: text.startswith('\\ufeff') -> text.startswith('')":
+        "the Python parser reads every file right; libyaml is only faster (it does not count a byte order mark)",
+    "infra/rollout/core/stackfile.py:remove_stale_temp_files: missing_ok=True -> missing_ok=False": _UNDER_LOCK,
+    "infra/rollout/core/stackfile.py:atomic_write: missing_ok=True -> missing_ok=False": _UNDER_LOCK,
     "infra/rollout/core/transitions.py:promotion_target: distance < 0 -> distance <= 0": _AFTER_EQUAL,
     "infra/rollout/core/transitions.py:promotion_target: distance < 0 -> distance < 1": _AFTER_EQUAL,
     "infra/rollout/gates/evaluate.py:<module>: {GREEN: 0, YELLOW: 1, NO_DATA: 2, RED: 3} -> "

@@ -222,6 +222,11 @@ def median(samples: list[Sample], field: str = "wall") -> float:
     return statistics.median(getattr(s, field) for s in samples)
 
 
+def cells(res: dict[str, list[Sample]], tools: list[str], field: str = "wall", digits: int = 3) -> str:
+    """One table row's medians, `-` for a tool that did not run on that stack."""
+    return " ".join(f"{median(res[t], field):>10.{digits}f}" if t in res else f"{'-':>10}" for t in tools)
+
+
 def slope(points: list[tuple[int, float]]) -> float:
     """Least-squares cost per service."""
     xs, ys = [p[0] for p in points], [p[1] for p in points]
@@ -332,18 +337,15 @@ def main() -> int:
           + f" {'render/helm':>11} {'plan/helm':>9} {'render/text':>11}")
     for stack in stacks:
         res = results[stack.name]
-        cells = [f"{median(res[t]):>10.3f}" if t in res else f"{'-':>10}" for t in tools]
         helm = median(res["helm"])
-        print(f"{stack.name:<10} {stack.services or '':>8} {stack.resources:>9} " + " ".join(cells)
+        print(f"{stack.name:<10} {stack.services or '':>8} {stack.resources:>9} " + cells(res, tools)
               + f" {median(res['render']) / helm:>11.2f} {median(res['plan']) / helm:>9.2f}"
               + f" {median(res['render']) / median(res['helm text']):>11.2f}")
 
     print("\nmedian CPU seconds (user + system) of the same runs: less sensitive to other load on the machine")
     print(f"{'stack':<10} " + " ".join(f"{t:>10}" for t in tools))
     for stack in stacks:
-        res = results[stack.name]
-        print(f"{stack.name:<10} " + " ".join(f"{median(res[t], 'cpu'):>10.3f}" if t in res else f"{'-':>10}"
-                                            for t in tools))
+        print(f"{stack.name:<10} " + cells(results[stack.name], tools, "cpu"))
 
     generated = [s for s in stacks if s.services]
     print("\ncost per service (least squares over the generated stacks):")
@@ -354,9 +356,7 @@ def main() -> int:
     print("\npeak memory (MB RSS) per generated size:")
     print(f"  {'services':>8} " + " ".join(f"{t:>10}" for t in tools))
     for s in generated:
-        res = results[s.name]
-        print(f"  {s.services:>8} " + " ".join(f"{median(res[t], 'rss_mb'):>10.0f}" if t in res else f"{'-':>10}"
-                                              for t in tools))
+        print(f"  {s.services:>8} " + cells(results[s.name], tools, "rss_mb", digits=0))
     rss_points = [(s.services, median(results[s.name]["render"], "rss_mb")) for s in generated]
     if len(rss_points) >= 2:
         print(f"  render: {slope(rss_points) * 1000:.0f} kB per service")

@@ -8,6 +8,7 @@ replaced and the link kept; mode and owner are kept; a read-only stack file is r
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 import stat
@@ -241,8 +242,7 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
     return stale
 
 
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
+glob_escape = glob.escape  # `[*]`, `[?]`, `[[]`: a stack file name is matched literally
 
 
 def atomic_write(path: Path, text: str, expected_current: str) -> None:

@@ -143,12 +143,12 @@ def _record_gate(ledger: Ledger, path: Path, settings: StackSettings, verdict: s
 
 # -- gate ------------------------------------------------------------------------
 
-def require_readable(ledger: Ledger, settings: StackSettings) -> None:
-    """A ledger with a corrupt line (or too big, or unreadable) makes the gate NO DATA, exit 5."""
+def require_readable(ledger: Ledger, settings: StackSettings) -> list:
+    """The stack's ledger records; a corrupt line (or too big, or unreadable) makes the gate NO DATA, exit 5."""
     from rollout.core.ledger import LedgerError
 
     try:
-        ledger.records(settings.stack)
+        return ledger.records(settings.stack)
     except LedgerError as exc:
         raise LedgerUnreadable(f"{exc}; the gate cannot judge without it: NO DATA") from None
 
@@ -159,12 +159,12 @@ def evaluate_gate(path: Path, settings: StackSettings, config: GateSettings, led
     """Run the gate (with the Cloud SQL backup check when `before_stage` needs one); an unreachable
     Prometheus is recorded as NO DATA before the error goes up."""
     from rollout.gates.evaluate import NO_DATA
-    from rollout.gates.gate import run_gate
+    from rollout.gates.gate import run_gate, soak_clock
     from rollout.gates.prometheus import PrometheusUnavailable
 
-    require_readable(ledger, settings)
+    soak = soak_clock(settings, config, ledger, require_readable(ledger, settings))
     try:
-        result = run_gate(settings, config, prometheus_client(url, auth, timeout), ledger, at)
+        result = run_gate(settings, config, prometheus_client(url, auth, timeout), ledger, at, soak=soak)
     except PrometheusUnavailable as exc:
         _record_gate(ledger, path, settings, NO_DATA, {}, str(exc), time.time() if at is None else at)
         raise
@@ -211,7 +211,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     path, settings, config, ledger = _open(args)
     url = _prometheus_url(args, settings)
-    require_readable(ledger, settings)
+    records = require_readable(ledger, settings)
     duration = _duration_arg("--for", args.duration) if args.duration else max(config.min_soak.seconds, 60.0)
     interval = _duration_arg("--interval", args.interval)
     if interval <= 0:
@@ -221,7 +221,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         require_pulumi_cli(settings.stack)  # fail before the soak, not after the rollback
         apply = lambda: print(f"pulumi up: {pulumi_up(path.parent, settings.stack, sys.stdout)}")  # noqa: E731
     outcome = watch(path, settings, config, prometheus_client(url, _auth(args, url), args.timeout), ledger, duration,
-                    interval, sys.stdout, apply)
+                    interval, sys.stdout, apply, records=records)
     return outcome.exit_code
 
 

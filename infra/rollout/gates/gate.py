@@ -91,13 +91,15 @@ def observe(client: Prometheus, queries: list[Query], at: float, deadline: Deadl
 SoakClock = Callable[[float], tuple[float | None, str]]  # time -> (seconds at this stage, why unknown)
 
 
-def soak_clock(settings: StackSettings, config: GateSettings, ledger: Ledger | None) -> SoakClock:
-    """How long the current stage has soaked at a given time; reads the ledger once, not per check."""
+def soak_clock(settings: StackSettings, config: GateSettings, ledger: Ledger | None,
+               records: list | None = None) -> SoakClock:
+    """How long the current stage has soaked at a given time; reads the ledger once, not per check
+    (not at all when the caller already read its `records`)."""
     if config.min_soak.ms <= 0:
         return lambda at: (None, "")  # no minimum: the ledger need not be read
     if ledger is None:
         return lambda at: (None, "no ledger to tell when the stage began")
-    start = soak_start(ledger.records(settings.stack), settings.stage)
+    start = soak_start(ledger.records(settings.stack) if records is None else records, settings.stage)
     if start is None:
         note = (f"the ledger {ledger.location} has no promote or rollback to {settings.stage} as its "
                 "latest move, so the soak time is unknown (move stages with `rollout promote`/`rollback`, "

@@ -59,9 +59,11 @@ def roll_back(path: Path, settings: StackSettings, why: str, values: dict, out: 
 
 def watch(path: Path, settings: StackSettings, config: GateSettings, client: Prometheus, ledger: Ledger,
           duration: float, interval: float, out: TextIO, apply: Callable[[], None] | None = None,
-          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> WatchOutcome:
+          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+          records: list | None = None) -> WatchOutcome:
+    """`records`: the ledger's records when the caller already read them."""
     start = clock()
-    soak = soak_clock(settings, config, ledger)  # the stage cannot change during the watch
+    soak = soak_clock(settings, config, ledger, records)  # the stage cannot change during the watch
     print(f"watching {settings.stack} at {settings.stage} for {format_duration(duration)} "
           f"(every {format_duration(interval)}, Prometheus {client.url})", file=out, flush=True)
     while True:

@@ -108,19 +108,24 @@ def test_rules(cases: list[tuple[dict[str, Any], list[dict[str, Any]]]], evaluat
                     document = {"rule_files": [rules], "evaluation_interval": str(evaluation_interval), "tests": dealt}
                     (folder / name).write_text(_dump(document), encoding="utf-8")
                     shares[worker].append(name)
-        procs = [subprocess.Popen([promtool(), "test", "rules", *share], cwd=tmp, text=True, env=_fast_tmp_env(),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for share in shares if share]
-        outputs, code = [], 0
-        try:
-            for proc in procs:
-                out, _ = proc.communicate(timeout=TIMEOUT)
-                outputs.append(out)
-                code = code or proc.returncode
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-        return PromtoolResult(code, "\n".join(outputs))
+        return _test_shares([share for share in shares if share], folder)
+
+
+def _test_shares(shares: list[list[str]], cwd: Path) -> PromtoolResult:
+    """One `promtool test rules` process per share of test files, at once; none outlives the call."""
+    procs = [subprocess.Popen([promtool(), "test", "rules", *share], cwd=cwd, text=True, env=_fast_tmp_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for share in shares]
+    outputs, code = [], 0
+    try:
+        for proc in procs:
+            out, _ = proc.communicate(timeout=TIMEOUT)
+            outputs.append(out)
+            code = code or proc.returncode
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    return PromtoolResult(code, "\n".join(outputs))
 
 
 def test_file(path: Path) -> PromtoolResult:
@@ -134,10 +139,7 @@ def test_file(path: Path) -> PromtoolResult:
             share = path.with_name(f".{path.stem}.share-{worker}{path.suffix}")
             share.write_text(_dump({**document, "tests": document["tests"][worker::workers]}), encoding="utf-8")
             shares.append(share)
-        procs = [subprocess.Popen([promtool(), "test", "rules", share.name], cwd=path.parent, text=True,
-                                  env=_fast_tmp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for share in shares]
-        outputs = [proc.communicate(timeout=TIMEOUT)[0] for proc in procs]
-        return PromtoolResult(max(proc.returncode for proc in procs), "\n".join(outputs))
+        return _test_shares([[share.name] for share in shares], path.parent)
     finally:
         for share in shares:
             share.unlink(missing_ok=True)

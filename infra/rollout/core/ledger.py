@@ -110,6 +110,11 @@ def iso_time(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def clock_text(seconds: float) -> str:
+    """A moment for people (gate reports, Slack): to the second, UTC."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def _iso_ms(millis: int) -> str:
     moment = datetime.fromtimestamp(millis // 1000, timezone.utc) + timedelta(milliseconds=millis % 1000)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

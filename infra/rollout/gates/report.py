@@ -1,11 +1,10 @@
 """Text for people: the gate table, watch progress lines and the ledger history."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
 from rollout.gates.evaluate import EXIT_CODES, Row, format_duration, format_value
-from rollout.core.ledger import Record
+from rollout.core.ledger import Record, clock_text as _clock
 
 
 def _values(row: Row) -> str:
@@ -23,10 +22,6 @@ def _table(header: Sequence[str], lines: Iterable[Sequence[str]]) -> list[str]:
     rows = [list(header), *[list(line) for line in lines]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
-
-
-def _clock(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def gate_text(result) -> str:

@@ -11,8 +11,9 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Mapping, TextIO
+
+from rollout.core.ledger import clock_text as _clock
 
 WEBHOOK_ENV = "ROLLOUT_SLACK_WEBHOOK_URL"
 TIMEOUT = 5.0  # seconds for the whole post; a rollback must not wait on chat
@@ -35,10 +36,6 @@ class Move:
     verdict: str | None = None  # the gate's, when the move was gated or made by watch
     numbers: Mapping[str, Any] = field(default_factory=dict)
     reason: str = ""
-
-
-def _clock(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _weights(move: Move) -> str:

@@ -78,12 +78,12 @@ def watch(path: Path, settings: StackSettings, config: GateSettings, client: Pro
                 # A failed query is no reason to roll back, nor to forget a RED gate read before it.
                 unreachable = str(exc)
         verdict = round_verdict(result, fired, unreachable)
-        note = "; ".join(part for part in (_why(result, fired), unreachable) if part)
+        why = _why(result, fired)
+        note = "; ".join(part for part in (why, unreachable) if part)
         print(progress_line(elapsed, duration, settings.stage, verdict, note), file=out, flush=True)
         if verdict == RED:
             values = result.values() if result else {}
             values.update({f"trigger.{r.service}.{r.check}": dict(r.values) for r in fired})
-            why = _why(result, fired)
             transition = roll_back(path, settings, why, values, out)
             if transition is None:
                 return WatchOutcome(RED, None, note)
